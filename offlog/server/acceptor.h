@@ -1,0 +1,29 @@
+// The acceptor: the process offlogd starts as. It owns the listening socket
+// and supervises the writers, like nginx's master. For each connection it
+// reads the peer's credentials and the target path (never past the path's
+// NUL: what follows is file data, left in the socket for the writer), then
+// passes the socket to the writer of that path.
+//
+// It never touches a target file system, not even with stat(): open() and
+// write() on a hung NFS mount may block forever, and only the writer of that
+// path may block with them. Paths are routed by their lexical normal form.
+//
+// It keeps a duplicate of every client socket it has handed on, until the
+// writer reports the client done. If a writer dies, its clients are passed
+// to a fresh writer and carry on (the writer reads with MSG_PEEK and only
+// consumes what it has written, so nothing is lost).
+#ifndef OFFLOG_SERVER_ACCEPTOR_H_
+#define OFFLOG_SERVER_ACCEPTOR_H_
+
+#include "offlog/server/listener.h"
+#include "offlog/server/options.h"
+
+namespace offlog {
+
+// Runs the server until SIGTERM or SIGINT and a graceful shutdown. Returns
+// the process exit code.
+int RunAcceptor(const ServerOptions& options, Listener listener);
+
+}  // namespace offlog
+
+#endif  // OFFLOG_SERVER_ACCEPTOR_H_

@@ -1,0 +1,39 @@
+#include "offlog/server/channel.h"
+
+#include <cstring>
+
+#include "absl/strings/str_cat.h"
+#include "offlog/common/fd_passing.h"
+
+namespace offlog {
+
+absl::Status SendChannelMessage(int sock, const ChannelHeader& header,
+                                absl::string_view raw_path,
+                                absl::string_view path, int fd) {
+  ChannelHeader h = header;
+  h.raw_path_len = static_cast<uint32_t>(raw_path.size());
+  std::string buf(reinterpret_cast<const char*>(&h), sizeof(h));
+  absl::StrAppend(&buf, raw_path, path);
+  return SendWithFd(sock, buf, fd);
+}
+
+absl::StatusOr<ChannelMessage> RecvChannelMessage(int sock) {
+  absl::StatusOr<ReceivedMessage> got = RecvWithFd(sock, kMaxChannelMessage);
+  if (!got.ok()) return got.status();
+  if (got->payload.size() < sizeof(ChannelHeader)) {
+    return absl::InvalidArgumentError("short channel message");
+  }
+  ChannelMessage msg;
+  memcpy(&msg.header, got->payload.data(), sizeof(ChannelHeader));
+  absl::string_view rest(got->payload);
+  rest.remove_prefix(sizeof(ChannelHeader));
+  if (msg.header.raw_path_len > rest.size()) {
+    return absl::InvalidArgumentError("bad channel message");
+  }
+  msg.raw_path = std::string(rest.substr(0, msg.header.raw_path_len));
+  msg.path = std::string(rest.substr(msg.header.raw_path_len));
+  msg.fd = std::move(got->fd);
+  return msg;
+}
+
+}  // namespace offlog

@@ -1,0 +1,57 @@
+// offlogd: the offlog file-append server. See docs/ARCHITECTURE.md.
+#include <signal.h>
+#include <sys/resource.h>
+
+#include <cstdio>
+
+#include "offlog/server/acceptor.h"
+#include "offlog/server/listener.h"
+#include "offlog/server/options.h"
+#include "offlog/server/server_log.h"
+
+namespace {
+
+// Each client costs the acceptor one descriptor (its kept duplicate) and
+// its writer another; the soft limit of 1024 would cap the server far below
+// what the machine allows.
+void RaiseFileLimit() {
+  rlimit rl;
+  if (getrlimit(RLIMIT_NOFILE, &rl) == 0 && rl.rlim_cur < rl.rlim_max) {
+    rl.rlim_cur = rl.rlim_max;
+    setrlimit(RLIMIT_NOFILE, &rl);
+  }
+}
+
+}  // namespace
+
+int main(int argc, char** argv) {
+  absl::StatusOr<offlog::ServerOptions> options =
+      offlog::ParseServerOptions(argc, argv);
+  if (!options.ok()) {
+    fprintf(stderr, "offlogd: error: %s\n%s",
+            std::string(options.status().message()).c_str(),
+            offlog::ServerUsage().c_str());
+    return 2;
+  }
+  if (options->help) {
+    fputs(offlog::ServerUsage().c_str(), stdout);
+    return 0;
+  }
+  signal(SIGPIPE, SIG_IGN);
+  RaiseFileLimit();
+  absl::StatusOr<offlog::Listener> listener = offlog::OpenListener(
+      options->socket_file, options->socket_mode, options->socket_group);
+  if (!listener.ok()) {
+    fprintf(stderr, "offlogd: %s\n",
+            std::string(listener.status().message()).c_str());
+    return 1;
+  }
+  if (!options->logfile.empty()) {
+    if (absl::Status s = offlog::OpenServerLogFile(options->logfile); !s.ok()) {
+      fprintf(stderr, "offlogd: %s\n", std::string(s.message()).c_str());
+      offlog::RemoveSocketFile(*listener);
+      return 1;
+    }
+  }
+  return offlog::RunAcceptor(*options, *std::move(listener));
+}

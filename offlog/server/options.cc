@@ -1,0 +1,148 @@
+#include "offlog/server/options.h"
+
+#include <getopt.h>
+
+#include "absl/strings/numbers.h"
+#include "absl/strings/str_cat.h"
+
+namespace offlog {
+namespace {
+
+enum LongOnly {
+  kPrefork = 1000,
+  kHandshakeTimeout,
+  kShutdownTimeout,
+  kSocketMode,
+  kSocketGroup,
+};
+
+const struct option kLongOptions[] = {
+    {"socket-file", required_argument, nullptr, 's'},
+    {"logfile", required_argument, nullptr, 'l'},
+    {"notify", no_argument, nullptr, 'n'},
+    {"rotate-check-interval", required_argument, nullptr, 'r'},
+    {"help", no_argument, nullptr, 'h'},
+    {"prefork", required_argument, nullptr, kPrefork},
+    {"handshake-timeout-ms", required_argument, nullptr, kHandshakeTimeout},
+    {"shutdown-timeout-ms", required_argument, nullptr, kShutdownTimeout},
+    {"socket-mode", required_argument, nullptr, kSocketMode},
+    {"socket-group", required_argument, nullptr, kSocketGroup},
+    {nullptr, 0, nullptr, 0},
+};
+
+absl::Status ParseInt(const char* flag, const char* text, int min, int* out) {
+  if (!absl::SimpleAtoi(text, out) || *out < min) {
+    return absl::InvalidArgumentError(absl::StrCat(
+        "argument ", flag, ": expected an integer >= ", min, ", got '", text,
+        "'"));
+  }
+  return absl::OkStatus();
+}
+
+absl::Status ParseMode(const char* text, mode_t* out) {
+  unsigned long mode = 0;
+  char* end = nullptr;
+  mode = strtoul(text, &end, 8);
+  if (*text == '\0' || *end != '\0' || mode > 07777) {
+    return absl::InvalidArgumentError(absl::StrCat(
+        "argument --socket-mode: expected an octal mode, got '", text, "'"));
+  }
+  *out = static_cast<mode_t>(mode);
+  return absl::OkStatus();
+}
+
+absl::Status ApplyOption(int opt, const char* arg, ServerOptions* o) {
+  switch (opt) {
+    case 's':
+      o->socket_file = arg;
+      return absl::OkStatus();
+    case 'l':
+      o->logfile = arg;
+      return absl::OkStatus();
+    case 'n':
+      o->notify = true;
+      return absl::OkStatus();
+    case 'r':
+      return ParseInt("-r/--rotate-check-interval", arg, 1,
+                      &o->rotate_check_interval_ms);
+    case 'h':
+      o->help = true;
+      return absl::OkStatus();
+    case kPrefork:
+      return ParseInt("--prefork", arg, 0, &o->prefork);
+    case kHandshakeTimeout:
+      return ParseInt("--handshake-timeout-ms", arg, 1,
+                      &o->handshake_timeout_ms);
+    case kShutdownTimeout:
+      return ParseInt("--shutdown-timeout-ms", arg, 0,
+                      &o->shutdown_timeout_ms);
+    case kSocketMode:
+      return ParseMode(arg, &o->socket_mode);
+    case kSocketGroup:
+      o->socket_group = arg;
+      return absl::OkStatus();
+    default:
+      return absl::InvalidArgumentError("unrecognized arguments (see --help)");
+  }
+}
+
+}  // namespace
+
+absl::StatusOr<ServerOptions> ParseServerOptions(int argc, char** argv) {
+  ServerOptions options;
+  optind = 1;
+  opterr = 0;
+  int opt;
+  while ((opt = getopt_long(argc, argv, ":s:l:nr:h", kLongOptions, nullptr)) !=
+         -1) {
+    if (opt == ':') {
+      return absl::InvalidArgumentError(
+          absl::StrCat("option ", argv[optind - 1], " expects an argument"));
+    }
+    if (opt == '?') {
+      return absl::InvalidArgumentError(
+          absl::StrCat("unrecognized argument: ", argv[optind - 1]));
+    }
+    absl::Status s = ApplyOption(opt, optarg, &options);
+    if (!s.ok()) return s;
+  }
+  if (optind < argc) {
+    return absl::InvalidArgumentError(
+        absl::StrCat("unrecognized argument: ", argv[optind]));
+  }
+  return options;
+}
+
+std::string ServerUsage() {
+  return R"(usage: offlogd [-h] [-n] [-s SOCKET_FILE] [-l LOGFILE]
+               [-r ROTATE_CHECK_INTERVAL] [--prefork N]
+               [--handshake-timeout-ms MS] [--shutdown-timeout-ms MS]
+               [--socket-mode OCTAL] [--socket-group GROUP]
+
+offlog file-append service
+
+options:
+  -h, --help            show this help message and exit
+  -n, --notify          Notify systemd (sd_notify READY=1) once listening,
+                        and STOPPING=1 when shutting down.
+  -s, --socket-file SOCKET_FILE
+                        Path of the Unix socket the server binds to.
+                        Default: /tmp/offlog.sock. Ignored when systemd
+                        passes a listening socket (socket activation).
+  -l, --logfile LOGFILE
+                        Path of the (optional) log file for the server itself.
+  -r, --rotate-check-interval ROTATE_CHECK_INTERVAL
+                        How often in milliseconds to check whether a file has
+                        been rotated (moved/renamed/deleted). Default: 5000
+  --prefork N           Idle writer processes kept ready. Default: 2
+  --handshake-timeout-ms MS
+                        Close clients that send no path within MS. Default: 5000
+  --shutdown-timeout-ms MS
+                        On SIGTERM/SIGINT, abandon writers still busy after MS.
+                        Default: 10000
+  --socket-mode OCTAL   Permissions of the socket file. Default: 0600
+  --socket-group GROUP  Group of the socket file. Default: the server's group.
+)";
+}
+
+}  // namespace offlog

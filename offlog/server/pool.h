@@ -1,0 +1,81 @@
+// The acceptor's view of its writer processes: which exist, which path each
+// serves, which are idle. Writers are forked ahead of need (--prefork), so a
+// new path is served by a process that already exists.
+#ifndef OFFLOG_SERVER_POOL_H_
+#define OFFLOG_SERVER_POOL_H_
+
+#include <sys/types.h>
+
+#include <cstdint>
+#include <memory>
+#include <string>
+#include <vector>
+
+#include "absl/container/flat_hash_map.h"
+#include "absl/status/statusor.h"
+#include "absl/strings/string_view.h"
+#include "offlog/common/unique_fd.h"
+#include "offlog/server/writer.h"
+#include "offlog/server/writer_stats.h"
+
+namespace offlog {
+
+struct WriterProc {
+  enum class State {
+    kIdle,      // No path; ready for one.
+    kBusy,      // Serving `path`.
+    kClosing,   // Told to close `path`; waiting for kClosed.
+    kRetiring,  // Told to exit (beyond the pool size, or shutting down).
+  };
+  pid_t pid = 0;
+  UniqueFd channel;
+  SharedStats stats;
+  State state = State::kIdle;
+  std::string path;
+  uint64_t clients = 0;  // Assigned and not yet reported done.
+  bool stall_logged = false;
+};
+
+class WriterPool {
+ public:
+  // A forked writer keeps only stdio, the log file and its own channel.
+  WriterPool(WriterConfig config, int prefork);
+
+  // The writer serving `path`, else an idle one (forking one if none is
+  // idle) now marked busy with `path`.
+  absl::StatusOr<WriterProc*> ForPath(absl::string_view path);
+
+  // Forks writers until `prefork` are idle. Returns the new writers, whose
+  // channels the caller must watch.
+  std::vector<WriterProc*> Replenish();
+
+  // Marks `w` closing and forgets its path, so new clients of the path go
+  // to another writer while this one closes the file.
+  void StartClosing(WriterProc* w);
+
+  // A writer that finished closing: idle again, or retiring when enough are
+  // idle already. Returns true when it should be told to exit.
+  bool FinishClosing(WriterProc* w);
+
+  WriterProc* Find(pid_t pid);
+  // Forgets a writer that exited; returns its record.
+  std::unique_ptr<WriterProc> Remove(pid_t pid);
+
+  const absl::flat_hash_map<pid_t, std::unique_ptr<WriterProc>>& writers()
+      const {
+    return writers_;
+  }
+  int IdleCount() const;
+
+ private:
+  absl::StatusOr<WriterProc*> Spawn();
+
+  WriterConfig config_;
+  int prefork_;
+  absl::flat_hash_map<pid_t, std::unique_ptr<WriterProc>> writers_;
+  absl::flat_hash_map<std::string, WriterProc*> by_path_;
+};
+
+}  // namespace offlog
+
+#endif  // OFFLOG_SERVER_POOL_H_

@@ -1,0 +1,51 @@
+// The server's own log, in the original offlog server's format:
+//   [2023-07-03 10:12:21.895 offlog INFO] Listening on socket /tmp/offlog.sock
+// INFO goes to stdout, WARNING and above to stderr, everything to the
+// --logfile when one is given. Each record is one write() to each sink, so
+// records from the acceptor and its writer processes, which share the sinks,
+// never interleave within a line.
+#ifndef OFFLOG_SERVER_SERVER_LOG_H_
+#define OFFLOG_SERVER_SERVER_LOG_H_
+
+#include <string>
+
+#include "absl/status/status.h"
+#include "absl/strings/str_format.h"
+#include "absl/strings/string_view.h"
+
+namespace offlog {
+
+enum class Level { kDebug, kInfo, kWarning, kError, kCritical };
+
+// Opens (appending) the log file that every later record also goes to.
+// Called once at start-up, before any writer is forked; forks inherit it.
+absl::Status OpenServerLogFile(absl::string_view path);
+
+void LogRecord(Level level, absl::string_view message);
+
+// The log file's descriptor, or -1: a forked writer keeps it open.
+int ServerLogFileFd();
+
+template <typename... Args>
+void LogInfo(const absl::FormatSpec<Args...>& fmt, const Args&... args) {
+  LogRecord(Level::kInfo, absl::StrFormat(fmt, args...));
+}
+
+template <typename... Args>
+void LogWarning(const absl::FormatSpec<Args...>& fmt, const Args&... args) {
+  LogRecord(Level::kWarning, absl::StrFormat(fmt, args...));
+}
+
+template <typename... Args>
+void LogError(const absl::FormatSpec<Args...>& fmt, const Args&... args) {
+  LogRecord(Level::kError, absl::StrFormat(fmt, args...));
+}
+
+// A client-supplied path made safe for a log line: control characters,
+// DEL, backslash and bytes that are not UTF-8 become \xNN escapes, so that
+// no path can forge or break a record.
+std::string EscapeForLog(absl::string_view path);
+
+}  // namespace offlog
+
+#endif  // OFFLOG_SERVER_SERVER_LOG_H_

@@ -1,0 +1,310 @@
+#include "offlog/client/proxy_file.h"
+
+#include <poll.h>
+#include <sys/socket.h>
+#include <sys/time.h>
+#include <sys/un.h>
+
+#include <cerrno>
+#include <cmath>
+#include <utility>
+
+#include "absl/strings/str_cat.h"
+#include "absl/strings/str_format.h"
+#include "offlog/client/abspath.h"
+#include "offlog/client/status_macros.h"
+#include "offlog/common/pyerror.h"
+
+namespace offlog {
+namespace {
+
+constexpr int kSendFlags = MSG_DONTWAIT | MSG_NOSIGNAL;
+constexpr int kMaxIovecs = 16;
+constexpr size_t kRecvChunk = 4096;
+
+// An errno as the original client would raise it: "<Class>: [Errno N] ...".
+absl::Status OsErrorStatus(int err) {
+  return StatusFromServerError(FormatOsError(err));
+}
+
+absl::Status NoResponse() {
+  return absl::DeadlineExceededError("no response from server");
+}
+
+absl::Status SetSendBuffer(int fd, int bytes) {
+  if (bytes <= 0) return absl::OkStatus();
+  if (::setsockopt(fd, SOL_SOCKET, SO_SNDBUF, &bytes, sizeof(bytes)) != 0) {
+    return OsErrorStatus(errno);
+  }
+  return absl::OkStatus();
+}
+
+// Bounds a blocking connect() (which waits while the server's backlog is
+// full) by the timeout: Linux applies SO_SNDTIMEO to AF_UNIX connects.
+absl::Status SetConnectTimeout(int fd, int timeout_ms) {
+  int ms = timeout_ms > 0 ? timeout_ms : 1;
+  struct timeval tv = {ms / 1000, (ms % 1000) * 1000};
+  if (::setsockopt(fd, SOL_SOCKET, SO_SNDTIMEO, &tv, sizeof(tv)) != 0) {
+    return OsErrorStatus(errno);
+  }
+  return absl::OkStatus();
+}
+
+absl::StatusOr<UniqueFd> Connect(const ProxyFileOptions& options) {
+  struct sockaddr_un addr = {};
+  addr.sun_family = AF_UNIX;
+  if (options.socket_path.size() >= sizeof(addr.sun_path)) {
+    return absl::InvalidArgumentError("AF_UNIX path too long");
+  }
+  options.socket_path.copy(addr.sun_path, options.socket_path.size());
+  UniqueFd fd(::socket(AF_UNIX, SOCK_STREAM | SOCK_CLOEXEC, 0));
+  if (!fd.valid()) return OsErrorStatus(errno);
+  OFFLOG_RETURN_IF_ERROR(SetSendBuffer(fd.get(), options.send_buffer_bytes));
+  OFFLOG_RETURN_IF_ERROR(SetConnectTimeout(fd.get(), options.timeout_ms));
+  int rc;
+  do {
+    rc = ::connect(fd.get(), reinterpret_cast<struct sockaddr*>(&addr),
+                   sizeof(addr));
+  } while (rc != 0 && errno == EINTR);
+  if (rc == 0) return fd;
+  if (errno == ENOENT) {
+    return absl::NotFoundError(
+        absl::StrCat("server socket ", options.socket_path, " not found"));
+  }
+  if (errno == EAGAIN || errno == EINPROGRESS) return NoResponse();
+  return OsErrorStatus(errno);
+}
+
+}  // namespace
+
+ProxyFile::ProxyFile(UniqueFd fd, int timeout_ms)
+    : fd_(std::move(fd)), timeout_ms_(timeout_ms) {}
+
+ProxyFile::ProxyFile(ProxyFile&& other) noexcept
+    : fd_(std::move(other.fd_)),
+      timeout_ms_(other.timeout_ms_),
+      queue_(std::move(other.queue_)),
+      recv_buf_(std::move(other.recv_buf_)),
+      rotated_(other.rotated_),
+      error_(std::move(other.error_)) {}
+
+ProxyFile& ProxyFile::operator=(ProxyFile&& other) noexcept {
+  if (this != &other) {
+    Close().IgnoreError();
+    fd_ = std::move(other.fd_);
+    timeout_ms_ = other.timeout_ms_;
+    queue_ = std::move(other.queue_);
+    recv_buf_ = std::move(other.recv_buf_);
+    rotated_ = other.rotated_;
+    error_ = std::move(other.error_);
+  }
+  return *this;
+}
+
+ProxyFile::~ProxyFile() { Close().IgnoreError(); }
+
+absl::StatusOr<ProxyFile> ProxyFile::Open(absl::string_view path,
+                                          const ProxyFileOptions& options) {
+  if (path.find('\0') != absl::string_view::npos) {
+    return absl::InvalidArgumentError("embedded null byte in filepath");
+  }
+  OFFLOG_ASSIGN_OR_RETURN(std::string handshake, AbsolutePath(path));
+  handshake.push_back('\0');
+  OFFLOG_ASSIGN_OR_RETURN(UniqueFd fd, Connect(options));
+  ProxyFile file(std::move(fd), options.timeout_ms);
+  absl::Status status = file.Write(handshake);
+  if (status.ok() && options.block_open) {
+    absl::StatusOr<std::optional<std::string>> reply =
+        file.ReadMessage(absl::Now() + file.timeout());
+    if (!reply.ok()) {
+      status = reply.status();
+    } else if (!reply->has_value()) {
+      status = NoResponse();
+    } else if (**reply != kMsgOk) {
+      status = StatusFromServerError(**reply);
+    }
+  }
+  if (!status.ok()) {
+    file.fd_.Reset();  // Abandon: no goodbye to wait for.
+    return status;
+  }
+  return file;
+}
+
+absl::Status ProxyFile::Write(absl::string_view data) {
+  if (!fd_.valid()) return ClosedStatus();
+  if (!queue_.empty()) {
+    OFFLOG_RETURN_IF_ERROR(SendQueued());
+    if (!queue_.empty()) {
+      queue_.Append(data);
+      return absl::OkStatus();
+    }
+  }
+  while (!data.empty()) {
+    ssize_t sent = ::send(fd_.get(), data.data(), data.size(), kSendFlags);
+    if (sent >= 0) {
+      data.remove_prefix(static_cast<size_t>(sent));
+    } else if (errno == EAGAIN || errno == EWOULDBLOCK) {
+      queue_.Append(data);
+      break;
+    } else if (errno != EINTR) {
+      return FailSend(errno);
+    }
+  }
+  return absl::OkStatus();
+}
+
+absl::Status ProxyFile::SendQueued() {
+  while (!queue_.empty()) {
+    struct iovec iov[kMaxIovecs];
+    struct msghdr msg = {};
+    msg.msg_iov = iov;
+    msg.msg_iovlen = static_cast<size_t>(queue_.Peek(iov, kMaxIovecs));
+    ssize_t sent = ::sendmsg(fd_.get(), &msg, kSendFlags);
+    if (sent >= 0) {
+      queue_.Consume(static_cast<size_t>(sent));
+    } else if (errno == EAGAIN || errno == EWOULDBLOCK) {
+      break;
+    } else if (errno != EINTR) {
+      return FailSend(errno);
+    }
+  }
+  return absl::OkStatus();
+}
+
+absl::Status ProxyFile::FlushUntil(absl::Time deadline,
+                                   absl::string_view what) {
+  for (;;) {
+    OFFLOG_RETURN_IF_ERROR(SendQueued());
+    if (queue_.empty()) return absl::OkStatus();
+    if (!WaitFor(POLLOUT, deadline)) {
+      return absl::DeadlineExceededError(absl::StrFormat(
+          "timed out flushing unsent data%s. %d bytes not sent.", what,
+          queue_.size()));
+    }
+  }
+}
+
+absl::Status ProxyFile::Flush() {
+  if (!fd_.valid()) return ClosedStatus();
+  return FlushUntil(absl::Now() + timeout(), "");
+}
+
+absl::StatusOr<std::optional<std::string>> ProxyFile::ReadMessage(
+    absl::Time deadline) {
+  for (;;) {
+    size_t nul = recv_buf_.find('\0');
+    if (nul != std::string::npos) {
+      std::string msg = recv_buf_.substr(0, nul);
+      recv_buf_.erase(0, nul + 1);
+      return msg;
+    }
+    char buf[kRecvChunk];
+    ssize_t got = ::recv(fd_.get(), buf, sizeof(buf), MSG_DONTWAIT);
+    if (got > 0) {
+      recv_buf_.append(buf, static_cast<size_t>(got));
+    } else if (got == 0) {
+      return absl::UnavailableError(
+          "EOFError: server closed the connection without a message");
+    } else if (errno == EAGAIN || errno == EWOULDBLOCK) {
+      if (!WaitFor(POLLIN, deadline)) return std::nullopt;
+    } else if (errno != EINTR) {
+      return OsErrorStatus(errno);
+    }
+  }
+}
+
+absl::Status ProxyFile::ReadPendingMessages() {
+  for (;;) {
+    absl::StatusOr<std::optional<std::string>> msg =
+        ReadMessage(absl::InfinitePast());
+    if (!msg.ok()) return Fail(msg.status());
+    if (!msg->has_value()) return absl::OkStatus();
+    if (**msg == kMsgRotated) {
+      rotated_ = true;
+    } else if (**msg != kMsgOk) {
+      return Fail(StatusFromServerError(**msg));
+    }
+  }
+}
+
+absl::StatusOr<bool> ProxyFile::CheckRotated() {
+  if (!fd_.valid()) {
+    if (!error_.ok()) return error_;
+    return rotated_;
+  }
+  OFFLOG_RETURN_IF_ERROR(ReadPendingMessages());
+  return rotated_;
+}
+
+absl::Status ProxyFile::FailSend(int err) {
+  // The server sends its reason before closing; it is waiting to be read.
+  for (;;) {
+    absl::StatusOr<std::optional<std::string>> msg =
+        ReadMessage(absl::InfinitePast());
+    if (!msg.ok() || !msg->has_value()) break;
+    if (**msg == kMsgRotated) {
+      rotated_ = true;
+    } else if (**msg != kMsgOk) {
+      return Fail(StatusFromServerError(**msg));
+    }
+  }
+  return Fail(OsErrorStatus(err));
+}
+
+absl::Status ProxyFile::ClosedStatus() const {
+  if (!error_.ok()) return error_;
+  return absl::FailedPreconditionError("I/O operation on closed ProxyFile");
+}
+
+absl::Status ProxyFile::Fail(absl::Status error) {
+  fd_.Reset();
+  queue_.Clear();
+  recv_buf_.clear();
+  error_ = error;
+  return error;
+}
+
+absl::Status ProxyFile::Close(bool block_send, bool block_close) {
+  if (!fd_.valid()) return absl::OkStatus();
+  absl::Status status = FinishClose(block_send, block_close);
+  fd_.Reset();
+  queue_.Clear();
+  recv_buf_.clear();
+  return status;
+}
+
+absl::Status ProxyFile::FinishClose(bool block_send, bool block_close) {
+  if (block_send) {
+    OFFLOG_RETURN_IF_ERROR(FlushUntil(absl::Now() + timeout(), " on close()"));
+  } else {
+    OFFLOG_RETURN_IF_ERROR(SendQueued());
+  }
+  if (::shutdown(fd_.get(), SHUT_WR) != 0) return OsErrorStatus(errno);
+  if (!block_close) return absl::OkStatus();
+  absl::Time deadline = absl::Now() + timeout();
+  for (;;) {
+    OFFLOG_ASSIGN_OR_RETURN(std::optional<std::string> msg,
+                            ReadMessage(deadline));
+    if (!msg.has_value()) return NoResponse();
+    if (*msg == kMsgBye) return absl::OkStatus();
+    if (*msg != kMsgOk && *msg != kMsgRotated) {
+      return StatusFromServerError(*msg);
+    }
+  }
+}
+
+bool ProxyFile::WaitFor(short events, absl::Time deadline) const {
+  for (;;) {
+    absl::Duration left = deadline - absl::Now();
+    if (left <= absl::ZeroDuration()) return false;
+    struct pollfd pfd = {fd_.get(), events, 0};
+    int ms = static_cast<int>(
+        std::ceil(absl::FDivDuration(left, absl::Milliseconds(1))));
+    int rc = ::poll(&pfd, 1, ms);
+    if (rc > 0) return true;
+    if (rc < 0 && errno != EINTR) return true;  // Let the next call report it.
+  }
+}
+
+}  // namespace offlog

@@ -1,0 +1,143 @@
+// ProxyFile: append to a file through a running offlog server without ever
+// blocking on file I/O.
+//
+// Opening a ProxyFile connects to the server's Unix socket and sends it the
+// file's absolute path; the server opens the file for appending and from then
+// on writes whatever bytes arrive on the connection. Write() costs one
+// non-blocking send() while the server keeps up; bytes that the socket cannot
+// take immediately are queued in the client and sent first on the next
+// Write(), or by Flush() or Close().
+//
+// Errors the server reports (it could not open the file, a write failed, it
+// is shutting down) arrive as a Status whose message is the server's text,
+// e.g. "FileNotFoundError: [Errno 2] No such file or directory: '/x/y.log'",
+// and whose code fits it (NotFound, PermissionDenied, ...). After an error
+// the connection is closed and every later Write() returns the same error.
+//
+// Example:
+//
+//   absl::StatusOr<offlog::ProxyFile> file =
+//       offlog::ProxyFile::Open("/var/log/myapp.log");
+//   if (!file.ok()) return file.status();
+//   absl::Status s = file->Write("hello\n");
+//   ...
+//   s = file->Close();  // Waits for the server to confirm the data is written.
+//
+// A ProxyFile is not thread-safe; see SyncProxyFile for one that is.
+#ifndef OFFLOG_CLIENT_PROXY_FILE_H_
+#define OFFLOG_CLIENT_PROXY_FILE_H_
+
+#include <cstddef>
+#include <optional>
+#include <string>
+
+#include "absl/status/status.h"
+#include "absl/status/statusor.h"
+#include "absl/strings/string_view.h"
+#include "absl/time/time.h"
+#include "offlog/client/byte_queue.h"
+#include "offlog/common/protocol.h"
+#include "offlog/common/unique_fd.h"
+
+namespace offlog {
+
+struct ProxyFileOptions {
+  // The server's listening socket.
+  std::string socket_path = std::string(kDefaultSocketPath);
+  // Limit, in milliseconds, on each blocking exchange with the server:
+  // connecting, waiting for the open to be confirmed, flushing queued data
+  // and waiting for the server's goodbye on Close().
+  int timeout_ms = kDefaultTimeoutMs;
+  // When true, Open() waits for the server to confirm that it opened the
+  // file and returns its error if it could not. When false, Open() returns
+  // as soon as the path is sent and an error surfaces on a later call.
+  bool block_open = true;
+  // SO_SNDBUF for the connection, in bytes; 0 keeps the system default.
+  int send_buffer_bytes = 0;
+};
+
+class ProxyFile {
+ public:
+  // Connects to the server and asks it to open `path` for appending.
+  // `path` is made absolute against the current directory and normalised
+  // lexically, as Python's os.path.abspath does.
+  //
+  // Errors: InvalidArgument "embedded null byte in filepath"; NotFound
+  // "server socket <socket_path> not found"; DeadlineExceeded "no response
+  // from server"; or the server's own error.
+  static absl::StatusOr<ProxyFile> Open(absl::string_view path,
+                                        const ProxyFileOptions& options = {});
+
+  ProxyFile(ProxyFile&& other) noexcept;
+  ProxyFile& operator=(ProxyFile&& other) noexcept;
+  ProxyFile(const ProxyFile&) = delete;
+  ProxyFile& operator=(const ProxyFile&) = delete;
+
+  // Close()s with the defaults, ignoring errors: may block for up to twice
+  // the timeout.
+  ~ProxyFile();
+
+  // Appends `data` (any bytes) to the file. Never blocks: sends what the
+  // socket takes now, after any data queued earlier, and queues the rest.
+  // Allocates nothing unless it has to queue. Returns the server's error if
+  // the server has closed the connection.
+  absl::Status Write(absl::string_view data);
+
+  // Returns whether the server has reported that the file was renamed,
+  // moved or deleted since it was opened (it checks periodically). Once
+  // true it stays true; reopen the path to follow the rotation.
+  absl::StatusOr<bool> CheckRotated();
+
+  // Blocks for up to the timeout until all queued data has been handed to
+  // the socket. DeadlineExceeded if that does not happen in time.
+  absl::Status Flush();
+
+  // Ends the connection. With `block_send`, first blocks for up to the
+  // timeout sending queued data (otherwise sends only what it can without
+  // blocking); with `block_close`, then waits for up to the timeout for the
+  // server to confirm that everything was written and the file closed.
+  // Idempotent: closing a closed file does nothing and returns OK.
+  absl::Status Close(bool block_send = true, bool block_close = true);
+
+  // Bytes accepted by Write() but not yet handed to the socket.
+  size_t queued_bytes() const { return queue_.size(); }
+
+  // False once closed, whether by Close() or by an error.
+  bool is_open() const { return fd_.valid(); }
+
+ private:
+  ProxyFile(UniqueFd fd, int timeout_ms);
+
+  // Sends as much queued data as the socket takes without blocking.
+  absl::Status SendQueued();
+  // Sends queued data, waiting for the socket until `deadline`.
+  absl::Status FlushUntil(absl::Time deadline, absl::string_view what);
+  // Returns the next message from the server, waiting for one until
+  // `deadline`; nullopt when none arrived in time.
+  absl::StatusOr<std::optional<std::string>> ReadMessage(absl::Time deadline);
+  // Handles the messages already received: OK is ignored, ROTATED noted,
+  // and an error closes the connection and is returned.
+  absl::Status ReadPendingMessages();
+  // Called when send() failed with `err`: closes the connection and returns
+  // the error the server sent, or `err` as Python would report it.
+  absl::Status FailSend(int err);
+  // Closes the connection, keeping `error` for later calls; returns it.
+  absl::Status Fail(absl::Status error);
+  absl::Status FinishClose(bool block_send, bool block_close);
+  // What calls on a closed file return.
+  absl::Status ClosedStatus() const;
+  // Waits for `events` on the socket until `deadline`; false on timeout.
+  bool WaitFor(short events, absl::Time deadline) const;
+  absl::Duration timeout() const { return absl::Milliseconds(timeout_ms_); }
+
+  UniqueFd fd_;
+  int timeout_ms_;
+  ByteQueue queue_;
+  std::string recv_buf_;
+  bool rotated_ = false;
+  absl::Status error_;  // Why the connection was closed, if by an error.
+};
+
+}  // namespace offlog
+
+#endif  // OFFLOG_CLIENT_PROXY_FILE_H_

@@ -1,0 +1,143 @@
+#include "offlog/client/test_peer.h"
+
+#include <poll.h>
+#include <stdlib.h>
+#include <sys/socket.h>
+#include <sys/un.h>
+
+#include <cerrno>
+#include <cmath>
+#include <cstring>
+#include <filesystem>
+
+#include "absl/strings/str_cat.h"
+
+namespace offlog {
+namespace testing {
+namespace {
+
+absl::Status Errno(absl::string_view what) {
+  return absl::InternalError(absl::StrCat(what, ": ", std::strerror(errno)));
+}
+
+}  // namespace
+
+bool WaitForFd(int fd, short events, absl::Time deadline) {
+  for (;;) {
+    absl::Duration left = deadline - absl::Now();
+    if (left <= absl::ZeroDuration()) return false;
+    struct pollfd pfd = {fd, events, 0};
+    int ms = static_cast<int>(
+        std::ceil(absl::FDivDuration(left, absl::Milliseconds(1))));
+    int rc = ::poll(&pfd, 1, ms);
+    if (rc > 0) return true;
+    if (rc < 0 && errno != EINTR) return true;
+  }
+}
+
+absl::StatusOr<TempDir> TempDir::Create() {
+  char tmpl[] = "/tmp/offlogXXXXXX";
+  if (::mkdtemp(tmpl) == nullptr) return Errno("mkdtemp");
+  return TempDir(tmpl);
+}
+
+TempDir::~TempDir() {
+  if (path_.empty()) return;
+  std::error_code ignored;
+  std::filesystem::remove_all(path_, ignored);
+}
+
+absl::StatusOr<TestListener> TestListener::Create(const std::string& path) {
+  struct sockaddr_un addr = {};
+  addr.sun_family = AF_UNIX;
+  if (path.size() >= sizeof(addr.sun_path)) {
+    return absl::InvalidArgumentError("socket path too long");
+  }
+  path.copy(addr.sun_path, path.size());
+  UniqueFd fd(::socket(AF_UNIX, SOCK_STREAM | SOCK_CLOEXEC, 0));
+  if (!fd.valid()) return Errno("socket");
+  if (::bind(fd.get(), reinterpret_cast<struct sockaddr*>(&addr),
+             sizeof(addr)) != 0) {
+    return Errno("bind");
+  }
+  if (::listen(fd.get(), 16) != 0) return Errno("listen");
+  return TestListener(std::move(fd), path);
+}
+
+absl::StatusOr<PeerConnection> TestListener::Accept(absl::Duration timeout) {
+  if (!WaitForFd(fd_.get(), POLLIN, absl::Now() + timeout)) {
+    return absl::DeadlineExceededError("no client connected");
+  }
+  UniqueFd conn(::accept4(fd_.get(), nullptr, nullptr, SOCK_CLOEXEC));
+  if (!conn.valid()) return Errno("accept");
+  return PeerConnection(std::move(conn));
+}
+
+absl::StatusOr<bool> PeerConnection::ReadMore(absl::Time deadline) {
+  if (!WaitForFd(fd_.get(), POLLIN, deadline)) {
+    return absl::DeadlineExceededError("peer: nothing arrived in time");
+  }
+  char buf[65536];
+  ssize_t n = ::recv(fd_.get(), buf, sizeof(buf), MSG_DONTWAIT);
+  if (n < 0 && (errno == EAGAIN || errno == EINTR)) return true;
+  if (n < 0) return Errno("recv");
+  pending_.append(buf, static_cast<size_t>(n));
+  return n > 0;
+}
+
+absl::StatusOr<std::string> PeerConnection::ReadHandshake(
+    absl::Duration timeout) {
+  absl::Time deadline = absl::Now() + timeout;
+  for (;;) {
+    size_t nul = pending_.find('\0');
+    if (nul != std::string::npos) {
+      std::string path = pending_.substr(0, nul);
+      pending_.erase(0, nul + 1);
+      return path;
+    }
+    absl::StatusOr<bool> more = ReadMore(deadline);
+    if (!more.ok()) return more.status();
+    if (!*more) return absl::UnavailableError("peer: EOF before handshake");
+  }
+}
+
+absl::StatusOr<std::string> PeerConnection::ReadExactly(
+    size_t n, absl::Duration timeout) {
+  absl::Time deadline = absl::Now() + timeout;
+  while (pending_.size() < n) {
+    absl::StatusOr<bool> more = ReadMore(deadline);
+    if (!more.ok()) return more.status();
+    if (!*more) return absl::UnavailableError("peer: EOF too early");
+  }
+  std::string data = pending_.substr(0, n);
+  pending_.erase(0, n);
+  return data;
+}
+
+absl::StatusOr<std::string> PeerConnection::ReadToEnd(absl::Duration timeout) {
+  absl::Time deadline = absl::Now() + timeout;
+  for (;;) {
+    absl::StatusOr<bool> more = ReadMore(deadline);
+    if (!more.ok()) return more.status();
+    if (!*more) break;
+  }
+  return std::exchange(pending_, std::string());
+}
+
+absl::Status PeerConnection::SendMessage(absl::string_view message) {
+  std::string framed = absl::StrCat(message, absl::string_view("\0", 1));
+  ssize_t n = ::send(fd_.get(), framed.data(), framed.size(), MSG_NOSIGNAL);
+  if (n != static_cast<ssize_t>(framed.size())) return Errno("send");
+  return absl::OkStatus();
+}
+
+absl::Status PeerConnection::SetReceiveBuffer(int bytes) {
+  if (::setsockopt(fd_.get(), SOL_SOCKET, SO_RCVBUF, &bytes, sizeof(bytes)) !=
+      0) {
+    return Errno("setsockopt");
+  }
+  return absl::OkStatus();
+}
+
+}  // namespace testing
+}  // namespace offlog

@@ -1,0 +1,83 @@
+// Stand-ins for the offlog server, for tests: a listening Unix socket whose
+// connections the test drives by hand, and a short-lived temporary
+// directory to put sockets in (a socket path must fit in 107 bytes).
+#ifndef OFFLOG_CLIENT_TEST_PEER_H_
+#define OFFLOG_CLIENT_TEST_PEER_H_
+
+#include <string>
+
+#include "absl/status/status.h"
+#include "absl/status/statusor.h"
+#include "absl/strings/string_view.h"
+#include "absl/time/time.h"
+#include "offlog/common/unique_fd.h"
+
+namespace offlog {
+namespace testing {
+
+// A directory made by mkdtemp("/tmp/offlogXXXXXX"), removed with its
+// contents on destruction.
+class TempDir {
+ public:
+  static absl::StatusOr<TempDir> Create();
+  TempDir(TempDir&& other) noexcept : path_(std::move(other.path_)) {
+    other.path_.clear();
+  }
+  TempDir& operator=(TempDir&&) = delete;
+  ~TempDir();
+
+  const std::string& path() const { return path_; }
+
+ private:
+  explicit TempDir(std::string path) : path_(std::move(path)) {}
+  std::string path_;
+};
+
+// One accepted connection, seen from the server's side.
+class PeerConnection {
+ public:
+  explicit PeerConnection(UniqueFd fd) : fd_(std::move(fd)) {}
+
+  // Reads the client's handshake: the path up to the first NUL.
+  absl::StatusOr<std::string> ReadHandshake(absl::Duration timeout);
+  // Reads exactly `n` bytes of file data.
+  absl::StatusOr<std::string> ReadExactly(size_t n, absl::Duration timeout);
+  // Reads file data until the client shuts down its side.
+  absl::StatusOr<std::string> ReadToEnd(absl::Duration timeout);
+  // Sends `message` and its terminating NUL.
+  absl::Status SendMessage(absl::string_view message);
+  // Sets SO_RCVBUF.
+  absl::Status SetReceiveBuffer(int bytes);
+  // Closes the connection.
+  void Close() { fd_.Reset(); }
+
+ private:
+  // Appends what arrives within the deadline to pending_; false at EOF.
+  absl::StatusOr<bool> ReadMore(absl::Time deadline);
+
+  UniqueFd fd_;
+  std::string pending_;
+};
+
+// A listening AF_UNIX stream socket.
+class TestListener {
+ public:
+  static absl::StatusOr<TestListener> Create(const std::string& path);
+  // Waits up to `timeout` for a client and accepts it.
+  absl::StatusOr<PeerConnection> Accept(absl::Duration timeout);
+  const std::string& path() const { return path_; }
+
+ private:
+  TestListener(UniqueFd fd, std::string path)
+      : fd_(std::move(fd)), path_(std::move(path)) {}
+  UniqueFd fd_;
+  std::string path_;
+};
+
+// Waits until `fd` is ready for `events` or `deadline` passes; false then.
+bool WaitForFd(int fd, short events, absl::Time deadline);
+
+}  // namespace testing
+}  // namespace offlog
+
+#endif  // OFFLOG_CLIENT_TEST_PEER_H_

@@ -1,0 +1,274 @@
+#include "offlog/tests/server_harness.h"
+
+#include <dirent.h>
+#include <errno.h>
+#include <fcntl.h>
+#include <poll.h>
+#include <signal.h>
+#include <stdlib.h>
+#include <sys/socket.h>
+#include <sys/stat.h>
+#include <sys/syscall.h>
+#include <sys/un.h>
+#include <sys/wait.h>
+#include <unistd.h>
+
+#include <cstring>
+#include <filesystem>
+#include <fstream>
+#include <sstream>
+
+#include "absl/strings/match.h"
+#include "absl/strings/numbers.h"
+#include "absl/strings/str_cat.h"
+#include "absl/strings/str_split.h"
+#include "absl/time/clock.h"
+
+namespace offlog {
+namespace testing {
+namespace {
+
+absl::Status Errno(absl::string_view what) {
+  return absl::ErrnoToStatus(errno, what);
+}
+
+sockaddr_un Address(absl::string_view path) {
+  sockaddr_un addr = {};
+  addr.sun_family = AF_UNIX;
+  memcpy(addr.sun_path, path.data(),
+         std::min(path.size(), sizeof(addr.sun_path) - 1));
+  return addr;
+}
+
+// Waits for `fd` to become readable; false on timeout.
+bool WaitReadable(int fd, absl::Duration timeout) {
+  absl::Time deadline = absl::Now() + timeout;
+  while (true) {
+    int ms = static_cast<int>(
+        absl::ToInt64Milliseconds(std::max(deadline - absl::Now(),
+                                           absl::ZeroDuration())));
+    pollfd p = {fd, POLLIN, 0};
+    int n = poll(&p, 1, ms);
+    if (n > 0) return true;
+    if (n == 0) return false;
+    if (errno != EINTR) return false;
+  }
+}
+
+}  // namespace
+
+TempDir::TempDir() {
+  char tmpl[] = "/tmp/offlogtXXXXXX";
+  const char* made = mkdtemp(tmpl);
+  path_ = made ? made : "/tmp";
+}
+
+TempDir::~TempDir() {
+  std::error_code ec;
+  if (path_ != "/tmp") std::filesystem::remove_all(path_, ec);
+}
+
+std::string TempDir::File(absl::string_view name) const {
+  return absl::StrCat(path_, "/", name);
+}
+
+std::string OfflogdPath() {
+  if (const char* env = getenv("OFFLOGD")) return env;
+  const char* srcdir = getenv("TEST_SRCDIR");
+  return absl::StrCat(srcdir ? srcdir : ".", "/offlog/offlog/server/offlogd");
+}
+
+absl::StatusOr<std::unique_ptr<ServerProcess>> ServerProcess::Start(
+    std::vector<std::string> extra_args) {
+  auto s = std::make_unique<ServerProcess>();
+  s->socket_path_ = s->dir_.File("s.sock");
+  // A socket path of the test's own choosing replaces the default one.
+  for (size_t i = 0; i + 1 < extra_args.size(); ++i) {
+    if (extra_args[i] == "-s" || extra_args[i] == "--socket-file") {
+      s->socket_path_ = extra_args[i + 1];
+    }
+  }
+  s->log_path_ = s->dir_.File("server.log");
+  std::string notify_path = s->dir_.File("notify.sock");
+  s->notify_.Reset(socket(AF_UNIX, SOCK_DGRAM | SOCK_CLOEXEC, 0));
+  sockaddr_un addr = Address(notify_path);
+  if (bind(s->notify_.get(), reinterpret_cast<sockaddr*>(&addr),
+           sizeof(addr)) != 0) {
+    return Errno("bind notify socket");
+  }
+  std::vector<std::string> args = {OfflogdPath(), "-s", s->socket_path_,
+                                   "--notify"};
+  args.insert(args.end(), extra_args.begin(), extra_args.end());
+  std::vector<char*> argv;
+  for (std::string& a : args) argv.push_back(a.data());
+  argv.push_back(nullptr);
+  pid_t pid = fork();
+  if (pid < 0) return Errno("fork");
+  if (pid == 0) {
+    int log = open(s->log_path_.c_str(), O_WRONLY | O_CREAT | O_APPEND, 0644);
+    dup2(log, STDOUT_FILENO);
+    dup2(log, STDERR_FILENO);
+    setenv("NOTIFY_SOCKET", notify_path.c_str(), 1);
+    execv(argv[0], argv.data());
+    _exit(127);
+  }
+  s->pid_ = pid;
+  s->pidfd_.Reset(static_cast<int>(syscall(SYS_pidfd_open, pid, 0)));
+  absl::StatusOr<std::string> ready = s->NextNotification(absl::Seconds(20));
+  if (!ready.ok() || !absl::StrContains(*ready, "READY=1")) {
+    return absl::InternalError(absl::StrCat(
+        "offlogd did not become ready: ", ready.status().ToString(),
+        "\nlog:\n", s->Log()));
+  }
+  return s;
+}
+
+ServerProcess::~ServerProcess() {
+  if (pid_ > 0 && !reaped_) {
+    kill(pid_, SIGKILL);
+    waitpid(pid_, nullptr, 0);
+  }
+}
+
+absl::Status ServerProcess::Signal(int sig) {
+  if (kill(pid_, sig) != 0) return Errno("kill");
+  return absl::OkStatus();
+}
+
+absl::StatusOr<int> ServerProcess::Wait(absl::Duration timeout) {
+  if (!WaitReadable(pidfd_.get(), timeout)) {
+    return absl::DeadlineExceededError("offlogd did not exit");
+  }
+  int status = 0;
+  if (waitpid(pid_, &status, 0) != pid_) return Errno("waitpid");
+  reaped_ = true;
+  return status;
+}
+
+absl::StatusOr<std::string> ServerProcess::NextNotification(
+    absl::Duration timeout) {
+  if (!WaitReadable(notify_.get(), timeout)) {
+    return absl::DeadlineExceededError("no sd_notify message");
+  }
+  char buf[4096];
+  ssize_t n = recv(notify_.get(), buf, sizeof(buf), 0);
+  if (n < 0) return Errno("recv");
+  return std::string(buf, n);
+}
+
+std::string ServerProcess::Log() const { return ReadFileOrEmpty(log_path_); }
+
+absl::Status ServerProcess::WaitForLog(absl::string_view text,
+                                       absl::Duration timeout) const {
+  // The log is a file, which poll() cannot wait on; check it at a short
+  // interval up to the deadline.
+  absl::Time deadline = absl::Now() + timeout;
+  while (!absl::StrContains(Log(), text)) {
+    if (absl::Now() > deadline) {
+      return absl::DeadlineExceededError(
+          absl::StrCat("log never said: ", text, "\nlog:\n", Log()));
+    }
+    absl::SleepFor(absl::Milliseconds(5));
+  }
+  return absl::OkStatus();
+}
+
+absl::StatusOr<UniqueFd> Connect(absl::string_view socket_path) {
+  UniqueFd fd(socket(AF_UNIX, SOCK_STREAM | SOCK_CLOEXEC, 0));
+  if (!fd) return Errno("socket");
+  sockaddr_un addr = Address(socket_path);
+  if (connect(fd.get(), reinterpret_cast<sockaddr*>(&addr), sizeof(addr))) {
+    return Errno(absl::StrCat("connect ", socket_path));
+  }
+  return fd;
+}
+
+absl::Status SendAll(int fd, absl::string_view data) {
+  while (!data.empty()) {
+    ssize_t n = send(fd, data.data(), data.size(), MSG_NOSIGNAL);
+    if (n < 0 && errno == EINTR) continue;
+    if (n < 0) return Errno("send");
+    data.remove_prefix(n);
+  }
+  return absl::OkStatus();
+}
+
+absl::StatusOr<UniqueFd> OpenTarget(absl::string_view socket_path,
+                                    absl::string_view path,
+                                    absl::string_view data) {
+  absl::StatusOr<UniqueFd> fd = Connect(socket_path);
+  if (!fd.ok()) return fd.status();
+  std::string wire = absl::StrCat(path, absl::string_view("\0", 1), data);
+  if (absl::Status s = SendAll(fd->get(), wire); !s.ok()) return s;
+  return fd;
+}
+
+absl::StatusOr<std::string> ReadMessage(int fd, absl::Duration timeout) {
+  std::string msg;
+  absl::Time deadline = absl::Now() + timeout;
+  while (true) {
+    if (!WaitReadable(fd, deadline - absl::Now())) {
+      return absl::DeadlineExceededError(
+          absl::StrCat("no message; got so far: ", msg));
+    }
+    char c;
+    ssize_t n = recv(fd, &c, 1, 0);
+    if (n < 0 && errno == EINTR) continue;
+    if (n < 0) return Errno("recv");
+    if (n == 0) {
+      return absl::UnavailableError(absl::StrCat("end of stream after: ", msg));
+    }
+    if (c == '\0') return msg;
+    msg.push_back(c);
+  }
+}
+
+absl::StatusOr<std::string> FinishAndWaitBye(int fd, absl::Duration timeout) {
+  shutdown(fd, SHUT_WR);
+  absl::Time deadline = absl::Now() + timeout;
+  while (true) {
+    absl::StatusOr<std::string> msg = ReadMessage(fd, deadline - absl::Now());
+    if (!msg.ok()) return msg.status();
+    if (*msg != "OK" && *msg != "ROTATED") return msg;
+  }
+}
+
+std::string ReadFileOrEmpty(absl::string_view path) {
+  std::ifstream in{std::string(path), std::ios::binary};
+  std::stringstream ss;
+  ss << in.rdbuf();
+  return ss.str();
+}
+
+std::vector<pid_t> ChildPids(pid_t pid) {
+  std::vector<pid_t> out;
+  std::string children = ReadFileOrEmpty(
+      absl::StrCat("/proc/", pid, "/task/", pid, "/children"));
+  for (absl::string_view s : absl::StrSplit(children, ' ', absl::SkipEmpty())) {
+    pid_t child;
+    if (absl::SimpleAtoi(s, &child)) out.push_back(child);
+  }
+  return out;
+}
+
+std::vector<pid_t> PidsWithFileOpen(absl::string_view path) {
+  std::vector<pid_t> out;
+  std::error_code ec;
+  for (const auto& proc : std::filesystem::directory_iterator("/proc", ec)) {
+    pid_t pid;
+    if (!absl::SimpleAtoi(proc.path().filename().string(), &pid)) continue;
+    std::filesystem::directory_iterator fds(proc.path() / "fd", ec);
+    if (ec) continue;
+    for (const auto& fd : fds) {
+      std::error_code ec2;
+      if (std::filesystem::read_symlink(fd.path(), ec2).string() == path) {
+        out.push_back(pid);
+        break;
+      }
+    }
+  }
+  return out;
+}
+
+}  // namespace testing
+}  // namespace offlog

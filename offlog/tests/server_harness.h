@@ -1,0 +1,107 @@
+// Runs the real offlogd binary for a test: on a socket in a fresh short
+// directory under /tmp (Unix socket paths hold at most 107 bytes, Bazel's
+// TEST_TMPDIR is longer), with its output captured to a file, and helpers
+// that speak the wire protocol over real sockets.
+#ifndef OFFLOG_TESTS_SERVER_HARNESS_H_
+#define OFFLOG_TESTS_SERVER_HARNESS_H_
+
+#include <sys/types.h>
+
+#include <memory>
+#include <string>
+#include <vector>
+
+#include "absl/status/statusor.h"
+#include "absl/strings/string_view.h"
+#include "absl/time/time.h"
+#include "offlog/common/unique_fd.h"
+
+namespace offlog {
+namespace testing {
+
+// A fresh directory made with mkdtemp under /tmp, removed with its contents
+// on destruction.
+class TempDir {
+ public:
+  TempDir();
+  ~TempDir();
+  TempDir(const TempDir&) = delete;
+  TempDir& operator=(const TempDir&) = delete;
+  const std::string& path() const { return path_; }
+  std::string File(absl::string_view name) const;
+
+ private:
+  std::string path_;
+};
+
+// The path of the built offlogd: from the test's runfiles, or $OFFLOGD.
+std::string OfflogdPath();
+
+class ServerProcess {
+ public:
+  // Starts offlogd with `-s <dir>/s.sock --notify` plus `extra_args` (whose
+  // own -s, if any, wins), and
+  // returns once it has said READY=1 on a NOTIFY_SOCKET made for it.
+  static absl::StatusOr<std::unique_ptr<ServerProcess>> Start(
+      std::vector<std::string> extra_args = {});
+  ServerProcess() = default;  // Use Start().
+  ~ServerProcess();           // SIGKILLs the server if it still runs.
+
+  const std::string& socket_path() const { return socket_path_; }
+  // A directory for target files (the server's own temporary directory).
+  const std::string& dir() const { return dir_.path(); }
+  std::string File(absl::string_view name) const { return dir_.File(name); }
+  pid_t pid() const { return pid_; }
+
+  absl::Status Signal(int sig);
+  // Waits for the server to exit; returns its wait status.
+  absl::StatusOr<int> Wait(absl::Duration timeout);
+  // Waits for the next sd_notify message (e.g. "STOPPING=1").
+  absl::StatusOr<std::string> NextNotification(absl::Duration timeout);
+  // Everything the server has printed so far (stdout and stderr).
+  std::string Log() const;
+  // Waits until the server's output contains `text`.
+  absl::Status WaitForLog(absl::string_view text, absl::Duration timeout) const;
+
+ private:
+  TempDir dir_;
+  std::string socket_path_;
+  std::string log_path_;
+  UniqueFd notify_;
+  UniqueFd pidfd_;
+  pid_t pid_ = -1;
+  bool reaped_ = false;
+};
+
+// Connects to `socket_path`.
+absl::StatusOr<UniqueFd> Connect(absl::string_view socket_path);
+
+// Connects and sends `path`, a NUL and `data` in one send().
+absl::StatusOr<UniqueFd> OpenTarget(absl::string_view socket_path,
+                                    absl::string_view path,
+                                    absl::string_view data = {});
+
+// Writes all of `data` (blocking).
+absl::Status SendAll(int fd, absl::string_view data);
+
+// Reads one NUL-terminated server message (without its NUL). Returns
+// DEADLINE_EXCEEDED on timeout and UNAVAILABLE on end of stream.
+absl::StatusOr<std::string> ReadMessage(int fd, absl::Duration timeout);
+
+// shutdown(SHUT_WR), then reads messages until "BYE"; returns the last
+// message read (so "BYE" on success).
+absl::StatusOr<std::string> FinishAndWaitBye(int fd, absl::Duration timeout);
+
+// The whole content of a file, or an empty string if it does not exist.
+std::string ReadFileOrEmpty(absl::string_view path);
+
+// PIDs of `pid`'s child processes.
+std::vector<pid_t> ChildPids(pid_t pid);
+
+// PIDs of the processes that hold `path` open (scanning /proc/*/fd).
+std::vector<pid_t> PidsWithFileOpen(absl::string_view path);
+
+}  // namespace testing
+}  // namespace offlog
+
+#endif  // OFFLOG_TESTS_SERVER_HARNESS_H_

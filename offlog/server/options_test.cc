@@ -1,0 +1,68 @@
+#include "offlog/server/options.h"
+
+#include <string>
+#include <vector>
+
+#include "gtest/gtest.h"
+
+namespace offlog {
+namespace {
+
+absl::StatusOr<ServerOptions> Parse(std::vector<std::string> args) {
+  args.insert(args.begin(), "offlogd");
+  std::vector<char*> argv;
+  for (std::string& a : args) argv.push_back(a.data());
+  argv.push_back(nullptr);
+  return ParseServerOptions(static_cast<int>(args.size()), argv.data());
+}
+
+TEST(ServerOptionsTest, DefaultsAreTheOriginals) {
+  absl::StatusOr<ServerOptions> o = Parse({});
+  ASSERT_TRUE(o.ok());
+  EXPECT_EQ(o->socket_file, "/tmp/offlog.sock");
+  EXPECT_EQ(o->rotate_check_interval_ms, 5000);
+  EXPECT_FALSE(o->notify);
+  EXPECT_EQ(o->logfile, "");
+  EXPECT_EQ(o->prefork, 2);
+  EXPECT_EQ(o->socket_mode, 0600u);
+}
+
+TEST(ServerOptionsTest, ShortAndLongSpellings) {
+  absl::StatusOr<ServerOptions> s =
+      Parse({"-s", "/a.sock", "-l", "/a.log", "-n", "-r", "50"});
+  absl::StatusOr<ServerOptions> l =
+      Parse({"--socket-file", "/a.sock", "--logfile=/a.log", "--notify",
+             "--rotate-check-interval", "50"});
+  for (const auto& o : {s, l}) {
+    ASSERT_TRUE(o.ok()) << o.status();
+    EXPECT_EQ(o->socket_file, "/a.sock");
+    EXPECT_EQ(o->logfile, "/a.log");
+    EXPECT_TRUE(o->notify);
+    EXPECT_EQ(o->rotate_check_interval_ms, 50);
+  }
+}
+
+TEST(ServerOptionsTest, OwnFlags) {
+  absl::StatusOr<ServerOptions> o =
+      Parse({"--prefork", "0", "--socket-mode", "660", "--socket-group",
+             "adm", "--handshake-timeout-ms", "100"});
+  ASSERT_TRUE(o.ok()) << o.status();
+  EXPECT_EQ(o->prefork, 0);
+  EXPECT_EQ(o->socket_mode, 0660u);
+  EXPECT_EQ(o->socket_group, "adm");
+  EXPECT_EQ(o->handshake_timeout_ms, 100);
+}
+
+TEST(ServerOptionsTest, BadInputIsAClearError) {
+  EXPECT_EQ(Parse({"-r", "soon"}).status().message(),
+            "argument -r/--rotate-check-interval: expected an integer >= 1, "
+            "got 'soon'");
+  EXPECT_FALSE(Parse({"--socket-mode", "9"}).ok());
+  EXPECT_FALSE(Parse({"--bogus"}).ok());
+  EXPECT_FALSE(Parse({"-s"}).ok());
+  EXPECT_FALSE(Parse({"extra"}).ok());
+  EXPECT_TRUE(Parse({"-h"})->help);
+}
+
+}  // namespace
+}  // namespace offlog

@@ -186,6 +186,7 @@ absl::Status Logger::FollowRotation() {
 
 absl::Status Logger::WriteFile(absl::string_view record) {
   if (proxy_.has_value()) return proxy_->Write(record);
+  if (!HasFile()) return absl::OkStatus();
   if (!local_.valid()) {
     return absl::FailedPreconditionError("I/O operation on closed file");
   }

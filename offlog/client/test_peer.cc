@@ -13,7 +13,7 @@
 #include "absl/strings/str_cat.h"
 
 namespace offlog {
-namespace testing {
+namespace client_test {
 namespace {
 
 absl::Status Errno(absl::string_view what) {
@@ -139,5 +139,5 @@ absl::Status PeerConnection::SetReceiveBuffer(int bytes) {
   return absl::OkStatus();
 }
 
-}  // namespace testing
+}  // namespace client_test
 }  // namespace offlog

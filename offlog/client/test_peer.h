@@ -13,7 +13,7 @@
 #include "offlog/common/unique_fd.h"
 
 namespace offlog {
-namespace testing {
+namespace client_test {
 
 // A directory made by mkdtemp("/tmp/offlogXXXXXX"), removed with its
 // contents on destruction.
@@ -77,7 +77,7 @@ class TestListener {
 // Waits until `fd` is ready for `events` or `deadline` passes; false then.
 bool WaitForFd(int fd, short events, absl::Time deadline);
 
-}  // namespace testing
+}  // namespace client_test
 }  // namespace offlog
 
 #endif  // OFFLOG_CLIENT_TEST_PEER_H_

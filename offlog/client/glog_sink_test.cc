@@ -1,0 +1,55 @@
+#include "offlog/client/glog_sink.h"
+
+#include <regex>
+#include <string>
+#include <thread>
+
+#include "gtest/gtest.h"
+#include "offlog/client/test_peer.h"
+
+namespace offlog {
+namespace {
+
+using ::offlog::client_test::PeerConnection;
+using ::offlog::client_test::TempDir;
+using ::offlog::client_test::TestListener;
+
+constexpr absl::Duration kLong = absl::Seconds(30);
+
+TEST(GlogSinkTest, SendsGlogFormattedRecordsThroughTheServer) {
+  absl::StatusOr<TempDir> dir = TempDir::Create();
+  ASSERT_TRUE(dir.ok()) << dir.status();
+  std::string socket_path = dir->path() + "/s.sock";
+  absl::StatusOr<TestListener> listener = TestListener::Create(socket_path);
+  ASSERT_TRUE(listener.ok()) << listener.status();
+  std::string path, received;
+  std::thread peer([&] {
+    absl::StatusOr<PeerConnection> conn = listener->Accept(kLong);
+    ASSERT_TRUE(conn.ok()) << conn.status();
+    path = *conn->ReadHandshake(kLong);
+    ASSERT_TRUE(conn->SendMessage("OK").ok());
+    received = *conn->ReadToEnd(kLong);
+    ASSERT_TRUE(conn->SendMessage("BYE").ok());
+  });
+  ProxyFileOptions options;
+  options.socket_path = socket_path;
+  absl::StatusOr<std::unique_ptr<GlogSink>> sink =
+      GlogSink::Install("/var/log/glog.log", options);
+  ASSERT_TRUE(sink.ok()) << sink.status();
+  LOG(INFO) << "hello sink";
+  LOG(WARNING) << "second " << 2;
+  EXPECT_TRUE((*sink)->Close().ok());
+  LOG(INFO) << "after close";  // Not sent: the sink is unregistered.
+  peer.join();
+  EXPECT_TRUE((*sink)->status().ok());
+  EXPECT_EQ(path, "/var/log/glog.log");
+  std::regex expected(
+      "I\\d{8} \\d\\d:\\d\\d:\\d\\d\\.\\d{6} +\\d+ glog_sink_test\\.cc:\\d+\\] "
+      "hello sink\n"
+      "W\\d{8} \\d\\d:\\d\\d:\\d\\d\\.\\d{6} +\\d+ glog_sink_test\\.cc:\\d+\\] "
+      "second 2\n");
+  EXPECT_TRUE(std::regex_match(received, expected)) << received;
+}
+
+}  // namespace
+}  // namespace offlog

@@ -1,0 +1,8 @@
+#!/usr/bin/env bash
+# The README's run command: installs what is missing, builds offlogd and runs
+# it in the foreground on /tmp/offlog.sock (extra arguments go to offlogd).
+set -euo pipefail
+cd "$(dirname "$0")/.."
+bash deploy/setup.sh
+bazel build //offlog/server:offlogd
+exec bazel-bin/offlog/server/offlogd "$@"

@@ -1,0 +1,29 @@
+#!/usr/bin/env bash
+# Installs what offlog needs to build, test and benchmark on Debian 12, and
+# nothing that is already there. Safe to run any number of times.
+set -euo pipefail
+
+packages=(
+  bazel-bootstrap bazel-rules-java g++
+  libabsl-dev libgflags-dev libgoogle-glog-dev
+  libgtest-dev libgmock-dev libbenchmark-dev libsystemd-dev
+  systemd          # systemd-socket-activate and systemd-analyze, for tests
+  clang libclang-rt-14-dev  # libFuzzer and the sanitizer runtimes
+  gnuplot-nox      # offlog/bench/run.sh draws its plots with it
+  python3
+)
+
+missing=()
+for p in "${packages[@]}"; do
+  if ! dpkg-query -W -f='${Status}' "$p" 2>/dev/null | grep -q "ok installed"; then
+    missing+=("$p")
+  fi
+done
+
+if ((${#missing[@]})); then
+  echo "offlog setup: installing ${missing[*]}" >&2
+  sudo=""
+  [[ $(id -u) -eq 0 ]] || sudo="sudo"
+  $sudo apt-get update -q
+  DEBIAN_FRONTEND=noninteractive $sudo apt-get install -y -q "${missing[@]}"
+fi

@@ -48,7 +48,8 @@ TEST(FdPassingTest, ClosedPeerIsUnavailable) {
   a.Reset();
   EXPECT_EQ(RecvWithFd(b.get(), 64).status().code(),
             absl::StatusCode::kUnavailable);
-  EXPECT_EQ(SendWithFd(b.get(), "x", -1).code(), absl::StatusCode::kUnavailable);
+  EXPECT_EQ(SendWithFd(b.get(), "x", -1).code(),
+            absl::StatusCode::kUnavailable);
 }
 
 }  // namespace

@@ -4,8 +4,8 @@
 #include <cstdint>
 #include <cstring>
 
-#include "absl/strings/str_format.h"
 #include "absl/strings/match.h"
+#include "absl/strings/str_format.h"
 #include "absl/strings/str_split.h"
 
 namespace offlog {

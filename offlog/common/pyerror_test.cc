@@ -21,7 +21,8 @@ TEST(PyErrorTest, OpenErrorsMatchPython) {
 }
 
 TEST(PyErrorTest, WriteErrorsHaveNoFilename) {
-  EXPECT_EQ(FormatOsError(ENOSPC), "OSError: [Errno 28] No space left on device");
+  EXPECT_EQ(FormatOsError(ENOSPC),
+            "OSError: [Errno 28] No space left on device");
   EXPECT_EQ(FormatOsError(EFBIG), "OSError: [Errno 27] File too large");
   EXPECT_EQ(FormatOsError(EIO), "OSError: [Errno 5] Input/output error");
 }
@@ -47,7 +48,9 @@ TEST(PyReprTest, EscapesLikePython) {
   EXPECT_EQ(PyRepr("/a\tb\nc\rd\x01"), "'/a\\tb\\nc\\rd\\x01'");
   EXPECT_EQ(PyRepr("/\x7f"), "'/\\x7f'");
   // Not UTF-8: os.fsdecode's surrogate escapes.
-  EXPECT_EQ(PyRepr("/a\xff" "b"), "'/a\\udcffb'");
+  EXPECT_EQ(PyRepr("/a\xff"
+                   "b"),
+            "'/a\\udcffb'");
   EXPECT_EQ(PyRepr("/\xed\xa0\x80"), "'/\\udced\\udca0\\udc80'");
   // Printable non-ASCII stays as UTF-8; invisible characters are escaped.
   EXPECT_EQ(PyRepr("/caf\xc3\xa9"), "'/caf\xc3\xa9'");
@@ -68,10 +71,9 @@ TEST(StatusFromServerErrorTest, KeepsTextAndPicksCode) {
             absl::StatusCode::kInvalidArgument);
   EXPECT_EQ(StatusFromServerError("OSError: offlog server exited").code(),
             absl::StatusCode::kUnavailable);
-  EXPECT_EQ(
-      StatusFromServerError("OSError: [Errno 28] No space left on device")
-          .code(),
-      absl::StatusCode::kResourceExhausted);
+  EXPECT_EQ(StatusFromServerError("OSError: [Errno 28] No space left on device")
+                .code(),
+            absl::StatusCode::kResourceExhausted);
 }
 
 }  // namespace

@@ -17,7 +17,8 @@ std::string FormatRecordTime(absl::Time t, absl::TimeZone tz) {
 std::string FormatRecordPrefix(absl::Time t, absl::TimeZone tz,
                                absl::string_view name,
                                absl::string_view level) {
-  if (name.empty()) return absl::StrCat("[", FormatRecordTime(t, tz), " ", level, "] ");
+  if (name.empty())
+    return absl::StrCat("[", FormatRecordTime(t, tz), " ", level, "] ");
   return absl::StrCat("[", FormatRecordTime(t, tz), " ", name, " ", level,
                       "] ");
 }

@@ -17,8 +17,7 @@ std::string FormatRecordTime(absl::Time t, absl::TimeZone tz);
 
 // "[<time> <name> <LEVEL>] " or, when `name` is empty, "[<time> <LEVEL>] ".
 std::string FormatRecordPrefix(absl::Time t, absl::TimeZone tz,
-                               absl::string_view name,
-                               absl::string_view level);
+                               absl::string_view name, absl::string_view level);
 
 }  // namespace offlog
 

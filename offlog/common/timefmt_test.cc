@@ -12,17 +12,19 @@ absl::Time At(int y, int mo, int d, int h, int mi, int s, int us) {
 }
 
 TEST(FormatRecordTimeTest, MillisecondsLikeTheOriginal) {
-  EXPECT_EQ(FormatRecordTime(At(2023, 7, 3, 10, 12, 54, 796123),
-                             absl::UTCTimeZone()),
-            "2023-07-03 10:12:54.796");
-  EXPECT_EQ(FormatRecordTime(At(2023, 7, 3, 10, 12, 54, 999), absl::UTCTimeZone()),
-            "2023-07-03 10:12:54.000");
+  EXPECT_EQ(
+      FormatRecordTime(At(2023, 7, 3, 10, 12, 54, 796123), absl::UTCTimeZone()),
+      "2023-07-03 10:12:54.796");
+  EXPECT_EQ(
+      FormatRecordTime(At(2023, 7, 3, 10, 12, 54, 999), absl::UTCTimeZone()),
+      "2023-07-03 10:12:54.000");
 }
 
 TEST(FormatRecordTimeTest, WholeSecondKeepsPythonsQuirk) {
   // isoformat() drops ".000000" and the original then cuts ":54".
-  EXPECT_EQ(FormatRecordTime(At(2023, 7, 3, 10, 12, 54, 0), absl::UTCTimeZone()),
-            "2023-07-03 10:12");
+  EXPECT_EQ(
+      FormatRecordTime(At(2023, 7, 3, 10, 12, 54, 0), absl::UTCTimeZone()),
+      "2023-07-03 10:12");
 }
 
 TEST(FormatRecordPrefixTest, WithAndWithoutName) {

@@ -75,7 +75,11 @@ class Acceptor {
   Acceptor(const ServerOptions& options, Listener listener)
       : options_(options),
         listener_(std::move(listener)),
-        pool_(WriterConfig{options.rotate_check_interval_ms, true},
+        pool_(WriterConfig{.rotate_check_interval_ms =
+                               options.rotate_check_interval_ms,
+                           .peek_reads = options.peek_reads,
+                           .atomic_lines = options.atomic_lines,
+                           .line_hold_ms = options.line_hold_ms},
               options.prefork) {}
 
   int Run();
@@ -443,9 +447,10 @@ void Acceptor::OnWriterExit(pid_t pid, int status) {
   }
   bool clean = w->state == WriterProc::State::kRetiring || shutting_down_;
   if (clean && WIFEXITED(status) && WEXITSTATUS(status) == 0) return;
-  std::string how = WIFSIGNALED(status)
-                        ? absl::StrFormat("killed by signal %d", WTERMSIG(status))
-                        : absl::StrFormat("exit status %d", WEXITSTATUS(status));
+  std::string how =
+      WIFSIGNALED(status)
+          ? absl::StrFormat("killed by signal %d", WTERMSIG(status))
+          : absl::StrFormat("exit status %d", WEXITSTATUS(status));
   LogError("Writer %d for %s died (%s)", pid,
            w->path.empty() ? "(idle)" : EscapeForLog(w->path), how);
   std::vector<uint64_t> orphans;
@@ -535,10 +540,11 @@ uint64_t Acceptor::UnreadBytes(pid_t writer) const {
 // step (and systemd), so they are killed, saying how much they leave.
 void Acceptor::AbandonWriters() {
   for (const auto& [pid, w] : pool_.writers()) {
-    LogError("Writer %d for %s did not finish within %d ms; abandoning it "
-             "with %d bytes unwritten",
-             pid, EscapeForLog(w->path), options_.shutdown_timeout_ms,
-             UnreadBytes(pid));
+    LogError(
+        "Writer %d for %s did not finish within %d ms; abandoning it "
+        "with %d bytes unwritten",
+        pid, EscapeForLog(w->path), options_.shutdown_timeout_ms,
+        UnreadBytes(pid));
     kill(pid, SIGKILL);
   }
   std::vector<pid_t> pids;

@@ -14,6 +14,11 @@ enum LongOnly {
   kShutdownTimeout,
   kSocketMode,
   kSocketGroup,
+  kAtomicLines,
+  kNoAtomicLines,
+  kPeekReads,
+  kNoPeekReads,
+  kLineHoldMs,
 };
 
 const struct option kLongOptions[] = {
@@ -27,14 +32,19 @@ const struct option kLongOptions[] = {
     {"shutdown-timeout-ms", required_argument, nullptr, kShutdownTimeout},
     {"socket-mode", required_argument, nullptr, kSocketMode},
     {"socket-group", required_argument, nullptr, kSocketGroup},
+    {"atomic-lines", no_argument, nullptr, kAtomicLines},
+    {"no-atomic-lines", no_argument, nullptr, kNoAtomicLines},
+    {"peek-reads", no_argument, nullptr, kPeekReads},
+    {"no-peek-reads", no_argument, nullptr, kNoPeekReads},
+    {"line-hold-ms", required_argument, nullptr, kLineHoldMs},
     {nullptr, 0, nullptr, 0},
 };
 
 absl::Status ParseInt(const char* flag, const char* text, int min, int* out) {
   if (!absl::SimpleAtoi(text, out) || *out < min) {
-    return absl::InvalidArgumentError(absl::StrCat(
-        "argument ", flag, ": expected an integer >= ", min, ", got '", text,
-        "'"));
+    return absl::InvalidArgumentError(
+        absl::StrCat("argument ", flag, ": expected an integer >= ", min,
+                     ", got '", text, "'"));
   }
   return absl::OkStatus();
 }
@@ -74,12 +84,21 @@ absl::Status ApplyOption(int opt, const char* arg, ServerOptions* o) {
       return ParseInt("--handshake-timeout-ms", arg, 1,
                       &o->handshake_timeout_ms);
     case kShutdownTimeout:
-      return ParseInt("--shutdown-timeout-ms", arg, 0,
-                      &o->shutdown_timeout_ms);
+      return ParseInt("--shutdown-timeout-ms", arg, 0, &o->shutdown_timeout_ms);
     case kSocketMode:
       return ParseMode(arg, &o->socket_mode);
     case kSocketGroup:
       o->socket_group = arg;
+      return absl::OkStatus();
+    case kAtomicLines:
+    case kNoAtomicLines:
+      o->atomic_lines = opt == kAtomicLines;
+      return absl::OkStatus();
+    case kLineHoldMs:
+      return ParseInt("--line-hold-ms", arg, 0, &o->line_hold_ms);
+    case kPeekReads:
+    case kNoPeekReads:
+      o->peek_reads = opt == kPeekReads;
       return absl::OkStatus();
     default:
       return absl::InvalidArgumentError("unrecognized arguments (see --help)");
@@ -118,6 +137,7 @@ std::string ServerUsage() {
                [-r ROTATE_CHECK_INTERVAL] [--prefork N]
                [--handshake-timeout-ms MS] [--shutdown-timeout-ms MS]
                [--socket-mode OCTAL] [--socket-group GROUP]
+               [--[no-]atomic-lines] [--line-hold-ms MS] [--[no-]peek-reads]
 
 offlog file-append service
 
@@ -142,6 +162,17 @@ options:
                         Default: 10000
   --socket-mode OCTAL   Permissions of the socket file. Default: 0600
   --socket-group GROUP  Group of the socket file. Default: the server's group.
+  --atomic-lines, --no-atomic-lines
+                        Append only whole lines from each client, so lines
+                        of clients sharing a file never tear into each other
+                        (an unfinished line waits up to --line-hold-ms or
+                        64 KiB). Default: on. Turn off for binary data.
+  --line-hold-ms MS     How long --atomic-lines holds back an unfinished
+                        line. Default: 100
+  --peek-reads, --no-peek-reads
+                        Take data out of a client's socket only once it is
+                        in the file, so a writer crash loses nothing.
+                        Default: on.
 )";
 }
 

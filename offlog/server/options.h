@@ -23,6 +23,9 @@ struct ServerOptions {
   int shutdown_timeout_ms = 10000;
   mode_t socket_mode = 0600;
   std::string socket_group;  // Empty: the server's own group.
+  bool atomic_lines = true;
+  int line_hold_ms = 100;
+  bool peek_reads = true;
   bool help = false;
 };
 

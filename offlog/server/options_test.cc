@@ -44,8 +44,8 @@ TEST(ServerOptionsTest, ShortAndLongSpellings) {
 
 TEST(ServerOptionsTest, OwnFlags) {
   absl::StatusOr<ServerOptions> o =
-      Parse({"--prefork", "0", "--socket-mode", "660", "--socket-group",
-             "adm", "--handshake-timeout-ms", "100"});
+      Parse({"--prefork", "0", "--socket-mode", "660", "--socket-group", "adm",
+             "--handshake-timeout-ms", "100"});
   ASSERT_TRUE(o.ok()) << o.status();
   EXPECT_EQ(o->prefork, 0);
   EXPECT_EQ(o->socket_mode, 0660u);

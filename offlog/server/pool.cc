@@ -43,7 +43,8 @@ void SetUpWriterSignals() {
   signal(SIGINT, SIG_IGN);
   signal(SIGTERM, SIG_IGN);
   signal(SIGHUP, SIG_IGN);
-  signal(SIGPIPE, SIG_IGN);
+  signal(SIGPIPE, SIG_IGN);  // A FIFO target without a reader: EPIPE.
+  signal(SIGXFSZ, SIG_IGN);  // RLIMIT_FSIZE: EFBIG to the client instead.
   signal(SIGCHLD, SIG_DFL);
 }
 

@@ -9,6 +9,7 @@
 
 #include <algorithm>
 #include <cstring>
+#include <deque>
 #include <string>
 #include <vector>
 
@@ -23,15 +24,27 @@ namespace {
 
 constexpr uint64_t kChannelKey = 0;  // Client ids start at 1.
 constexpr size_t kReadSize = 64 * 1024;
-// Reads per client per wake-up, so one busy client cannot starve the rest.
-constexpr int kReadsPerEvent = 8;
+// Reads per client per turn, so one busy client cannot starve the rest.
+constexpr int kReadsPerTurn = 8;
 
 struct Client {
   UniqueFd fd;
   uint64_t id = 0;
   std::string raw_path;  // As the client sent it: quoted in its errors.
   bool told_rotated = false;
-  bool confirmed = false;  // Told OK: counted among the file's clients.
+  bool confirmed = false;    // Told OK: counted among the file's clients.
+  bool peer_closed = false;  // EPOLLRDHUP: nothing more will arrive.
+  bool queued = false;       // In Writer::ready_.
+  // With --atomic-lines: when the unfinished line now held back in the
+  // socket was last added to (CLOCK_MONOTONIC ms), or 0 when none is held.
+  int64_t partial_since_ms = 0;
+};
+
+// What one turn of reading a client left behind.
+enum class Drained {
+  kMore,  // Read budget used up with data still waiting: queue it again.
+  kIdle,  // Nothing to read but (possibly) an unfinished line held back.
+  kGone,  // The client was let go.
 };
 
 // Why a client is being let go; decides the log line and whether it is
@@ -51,9 +64,15 @@ class Writer {
   void OnClose();
   void OnReopen();
   void BeginShutdown();
-  void OnClientReadable(uint64_t id);
-  // Returns false when the client was dropped.
-  bool ReadOnce(Client& c);
+  void OnClientEvent(uint64_t id, uint32_t events);
+  void Enqueue(Client& c);
+  void ServeReadyClients();
+  void FlushQuietClients();
+  Drained Drain(Client& c);
+  Drained ReadOnce(Client& c);
+  // How many of the `n` peeked bytes to append now: with --atomic-lines,
+  // up to the last newline unless the line may not be held back any longer.
+  size_t BytesToAppend(Client& c, size_t n);
   void EndClient(uint64_t id, Ending ending);
   // Sends one framed message without blocking; false if it did not fit.
   bool SendMessage(Client& c, absl::string_view msg);
@@ -70,6 +89,10 @@ class Writer {
   UniqueFd file_;
   std::string path_;  // Normalised target path; empty when idle.
   absl::flat_hash_map<uint64_t, Client> clients_;
+  // Clients with data to read. Client sockets are edge-triggered (data left
+  // in a socket on purpose, an unfinished line, must not wake us again), so
+  // a client stays here until a read finds its socket drained.
+  std::deque<uint64_t> ready_;
   std::vector<char> buf_ = std::vector<char>(kReadSize);
   int64_t next_rotation_check_ms_ = 0;
   bool shutting_down_ = false;
@@ -93,9 +116,11 @@ int Writer::Run() {
       if (events[i].data.u64 == kChannelKey) {
         OnChannelReadable();
       } else {
-        OnClientReadable(events[i].data.u64);
+        OnClientEvent(events[i].data.u64, events[i].events);
       }
     }
+    ServeReadyClients();
+    FlushQuietClients();
     if (!path_.empty() && MonotonicMs() >= next_rotation_check_ms_) {
       CheckRotation();
     }
@@ -105,9 +130,16 @@ int Writer::Run() {
 }
 
 int Writer::NextTimeoutMs() const {
-  if (path_.empty() || shutting_down_) return -1;
-  return static_cast<int>(
-      std::max<int64_t>(0, next_rotation_check_ms_ - MonotonicMs()));
+  if (!ready_.empty()) return 0;
+  int64_t next = -1;
+  if (!path_.empty() && !shutting_down_) next = next_rotation_check_ms_;
+  for (const auto& [id, c] : clients_) {
+    if (c.partial_since_ms == 0) continue;
+    int64_t due = c.partial_since_ms + config_.line_hold_ms;
+    if (next < 0 || due < next) next = due;
+  }
+  if (next < 0) return -1;
+  return static_cast<int>(std::max<int64_t>(0, next - MonotonicMs()));
 }
 
 void Writer::Report(MsgType type, uint64_t client_id) {
@@ -191,13 +223,16 @@ void Writer::OnAssign(ChannelMessage msg) {
     return;
   }
   epoll_event ev = {};
-  ev.events = EPOLLIN;
+  ev.events = EPOLLIN | EPOLLRDHUP | EPOLLET;
   ev.data.u64 = id;
   epoll_ctl(epoll_.get(), EPOLL_CTL_ADD, c.fd.get(), &ev);
   if (shutting_down_) {
     SendMessage(c, kErrServerExited);
     shutdown(c.fd.get(), SHUT_RD);
+    c.peer_closed = true;
   }
+  // Data may have arrived behind the path before this writer had the socket.
+  Enqueue(c);
 }
 
 void Writer::OnClose() {
@@ -231,6 +266,8 @@ void Writer::BeginShutdown() {
     // What the client already sent stays readable; anything it sends from
     // now on is refused with EPIPE, so the drain below ends.
     shutdown(c.fd.get(), SHUT_RD);
+    c.peer_closed = true;
+    Enqueue(c);
   }
 }
 
@@ -245,12 +282,50 @@ bool Writer::SendMessage(Client& c, absl::string_view msg) {
   return false;
 }
 
-void Writer::OnClientReadable(uint64_t id) {
+void Writer::OnClientEvent(uint64_t id, uint32_t events) {
   auto it = clients_.find(id);
   if (it == clients_.end()) return;
-  for (int i = 0; i < kReadsPerEvent; ++i) {
-    if (!ReadOnce(it->second)) return;
+  if (events & (EPOLLRDHUP | EPOLLHUP | EPOLLERR))
+    it->second.peer_closed = true;
+  Enqueue(it->second);
+}
+
+void Writer::Enqueue(Client& c) {
+  if (c.queued) return;
+  c.queued = true;
+  ready_.push_back(c.id);
+}
+
+// One turn for each client that was ready when the turn began; those with
+// more to read go to the back of the queue.
+void Writer::ServeReadyClients() {
+  for (size_t n = ready_.size(); n > 0 && !ready_.empty(); --n) {
+    uint64_t id = ready_.front();
+    ready_.pop_front();
+    auto it = clients_.find(id);
+    if (it == clients_.end()) continue;
+    it->second.queued = false;
+    if (Drain(it->second) == Drained::kMore) Enqueue(it->second);
   }
+}
+
+void Writer::FlushQuietClients() {
+  int64_t now = MonotonicMs();
+  for (auto& [id, c] : clients_) {
+    if (c.partial_since_ms != 0 &&
+        now >= c.partial_since_ms + config_.line_hold_ms) {
+      Enqueue(c);
+    }
+  }
+  if (!ready_.empty()) ServeReadyClients();
+}
+
+Drained Writer::Drain(Client& c) {
+  for (int i = 0; i < kReadsPerTurn; ++i) {
+    Drained d = ReadOnce(c);
+    if (d != Drained::kMore) return d;
+  }
+  return Drained::kMore;
 }
 
 int Writer::WriteAll(absl::string_view data) {
@@ -269,36 +344,69 @@ int Writer::WriteAll(absl::string_view data) {
   return err;
 }
 
-bool Writer::ReadOnce(Client& c) {
-  int flags = config_.peek_reads ? MSG_PEEK : 0;
-  ssize_t n = recv(c.fd.get(), buf_.data(), buf_.size(), flags);
+size_t Writer::BytesToAppend(Client& c, size_t n) {
+  if (!config_.atomic_lines) return n;
+  const void* nl = memrchr(buf_.data(), '\n', n);
+  size_t whole = nl ? static_cast<const char*>(nl) - buf_.data() + 1 : 0;
+  if (whole == n) {
+    c.partial_since_ms = 0;
+    return n;
+  }
+  // The unfinished line goes out anyway once nothing can complete it, it
+  // fills the read buffer on its own, or the client has gone quiet.
+  int64_t now = MonotonicMs();
+  bool quiet = c.partial_since_ms != 0 &&
+               now >= c.partial_since_ms + config_.line_hold_ms;
+  if (c.peer_closed || shutting_down_ || (whole == 0 && n == buf_.size()) ||
+      (whole == 0 && quiet)) {
+    c.partial_since_ms = 0;
+    return n;
+  }
+  // A held line is flushed at most line_hold_ms after it began; a newline
+  // that completes it starts the clock again for the next one.
+  if (whole > 0 || c.partial_since_ms == 0) c.partial_since_ms = now;
+  return whole;
+}
+
+Drained Writer::ReadOnce(Client& c) {
+  // Data is taken out of the socket only once it is in the file: peek,
+  // append, then consume what was appended. A writer that dies in between
+  // leaves it in the socket for its successor, and an unfinished line
+  // (--atomic-lines) waits there for its end.
+  bool peek = config_.peek_reads || config_.atomic_lines;
+  ssize_t n = recv(c.fd.get(), buf_.data(), buf_.size(), peek ? MSG_PEEK : 0);
   if (n < 0) {
-    if (errno == EAGAIN || errno == EWOULDBLOCK) return false;
-    if (errno == EINTR) return true;
+    if (errno == EAGAIN || errno == EWOULDBLOCK) return Drained::kIdle;
+    if (errno == EINTR) return Drained::kMore;
     EndClient(c.id, Ending::kClientGone);
-    return false;
+    return Drained::kGone;
   }
   if (n == 0) {
-    EndClient(c.id, shutting_down_ ? Ending::kServerClosed : Ending::kClientDone);
-    return false;
+    EndClient(c.id,
+              shutting_down_ ? Ending::kServerClosed : Ending::kClientDone);
+    return Drained::kGone;
   }
-  absl::string_view data(buf_.data(), n);
+  size_t len = BytesToAppend(c, n);
+  if (len == 0) return Drained::kIdle;
+  absl::string_view data(buf_.data(), len);
   if (int err = WriteAll(data); err != 0) {
     stats_->write_errors++;
     std::string emsg = FormatOsError(err);
     LogWarning("Failed to write to %s:\n%s", EscapeForLog(path_), emsg);
     SendMessage(c, emsg);
     EndClient(c.id, Ending::kServerClosed);
-    return false;
+    return Drained::kGone;
   }
-  if (config_.peek_reads) {
-    // Only now is the data safe in the file: take it out of the socket.
-    recv(c.fd.get(), buf_.data(), n, 0);
-  }
-  stats_->bytes_written += n;
+  if (peek) recv(c.fd.get(), buf_.data(), len, 0);
+  stats_->bytes_written += len;
   stats_->records_written += std::count(data.begin(), data.end(), '\n');
   stats_->last_write_ms = RealtimeMs();
-  return static_cast<size_t>(n) == buf_.size();
+  // Reading on until EAGAIN would cost a syscall per batch: a short read
+  // means the socket is drained, and data arriving later raises a new edge.
+  // A closed peer is read on until its end of stream is seen.
+  if (c.peer_closed) return Drained::kMore;
+  bool drained = len < static_cast<size_t>(n) || len < buf_.size();
+  return drained ? Drained::kIdle : Drained::kMore;
 }
 
 void Writer::EndClient(uint64_t id, Ending ending) {

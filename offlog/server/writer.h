@@ -19,12 +19,18 @@ struct WriterConfig {
   // acceptor can hand the sockets to a new writer if this one dies and no
   // byte is lost (at most the batch in flight is written twice).
   bool peek_reads = true;
+  // Append only whole lines from each client, so that lines from different
+  // clients of one file never tear into each other. An unfinished last line
+  // waits in the socket until its newline arrives, it fills a 64 KiB read
+  // on its own, the client shuts down, or it has been held `line_hold_ms`.
+  // Off for binary data.
+  bool atomic_lines = true;
+  int line_hold_ms = 100;
 };
 
 // Serves clients until told to shut down or the acceptor goes away. Returns
 // the process exit code. `stats` is shared memory the acceptor reads.
-int RunWriter(UniqueFd channel, const WriterConfig& config,
-              WriterStats* stats);
+int RunWriter(UniqueFd channel, const WriterConfig& config, WriterStats* stats);
 
 }  // namespace offlog
 

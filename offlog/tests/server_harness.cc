@@ -6,6 +6,7 @@
 #include <poll.h>
 #include <signal.h>
 #include <stdlib.h>
+#include <sys/resource.h>
 #include <sys/socket.h>
 #include <sys/stat.h>
 #include <sys/syscall.h>
@@ -44,9 +45,8 @@ sockaddr_un Address(absl::string_view path) {
 bool WaitReadable(int fd, absl::Duration timeout) {
   absl::Time deadline = absl::Now() + timeout;
   while (true) {
-    int ms = static_cast<int>(
-        absl::ToInt64Milliseconds(std::max(deadline - absl::Now(),
-                                           absl::ZeroDuration())));
+    int ms = static_cast<int>(absl::ToInt64Milliseconds(
+        std::max(deadline - absl::Now(), absl::ZeroDuration())));
     pollfd p = {fd, POLLIN, 0};
     int n = poll(&p, 1, ms);
     if (n > 0) return true;
@@ -79,7 +79,7 @@ std::string OfflogdPath() {
 }
 
 absl::StatusOr<std::unique_ptr<ServerProcess>> ServerProcess::Start(
-    std::vector<std::string> extra_args) {
+    std::vector<std::string> extra_args, ServerLimits limits) {
   auto s = std::make_unique<ServerProcess>();
   s->socket_path_ = s->dir_.File("s.sock");
   // A socket path of the test's own choosing replaces the default one.
@@ -109,6 +109,14 @@ absl::StatusOr<std::unique_ptr<ServerProcess>> ServerProcess::Start(
     dup2(log, STDOUT_FILENO);
     dup2(log, STDERR_FILENO);
     setenv("NOTIFY_SOCKET", notify_path.c_str(), 1);
+    if (limits.file_size) {
+      rlimit rl = {limits.file_size, limits.file_size};
+      setrlimit(RLIMIT_FSIZE, &rl);
+    }
+    if (limits.open_files) {
+      rlimit rl = {limits.open_files, limits.open_files};
+      setrlimit(RLIMIT_NOFILE, &rl);
+    }
     execv(argv[0], argv.data());
     _exit(127);
   }
@@ -117,8 +125,8 @@ absl::StatusOr<std::unique_ptr<ServerProcess>> ServerProcess::Start(
   absl::StatusOr<std::string> ready = s->NextNotification(absl::Seconds(20));
   if (!ready.ok() || !absl::StrContains(*ready, "READY=1")) {
     return absl::InternalError(absl::StrCat(
-        "offlogd did not become ready: ", ready.status().ToString(),
-        "\nlog:\n", s->Log()));
+        "offlogd did not become ready: ", ready.status().ToString(), "\nlog:\n",
+        s->Log()));
   }
   return s;
 }
@@ -160,17 +168,12 @@ std::string ServerProcess::Log() const { return ReadFileOrEmpty(log_path_); }
 
 absl::Status ServerProcess::WaitForLog(absl::string_view text,
                                        absl::Duration timeout) const {
-  // The log is a file, which poll() cannot wait on; check it at a short
-  // interval up to the deadline.
-  absl::Time deadline = absl::Now() + timeout;
-  while (!absl::StrContains(Log(), text)) {
-    if (absl::Now() > deadline) {
-      return absl::DeadlineExceededError(
-          absl::StrCat("log never said: ", text, "\nlog:\n", Log()));
-    }
-    absl::SleepFor(absl::Milliseconds(5));
-  }
-  return absl::OkStatus();
+  // The log is a file, which poll() cannot wait on.
+  absl::Status s = WaitUntil([&] { return absl::StrContains(Log(), text); },
+                             timeout, absl::StrCat("log never said: ", text));
+  if (!s.ok())
+    return absl::Status(s.code(), absl::StrCat(s.message(), "\nlog:\n", Log()));
+  return s;
 }
 
 absl::StatusOr<UniqueFd> Connect(absl::string_view socket_path) {
@@ -240,10 +243,22 @@ std::string ReadFileOrEmpty(absl::string_view path) {
   return ss.str();
 }
 
+absl::Status WaitUntil(const std::function<bool()>& condition,
+                       absl::Duration timeout, absl::string_view what) {
+  absl::Time deadline = absl::Now() + timeout;
+  while (!condition()) {
+    if (absl::Now() > deadline) {
+      return absl::DeadlineExceededError(absl::StrCat("timed out: ", what));
+    }
+    absl::SleepFor(absl::Milliseconds(1));
+  }
+  return absl::OkStatus();
+}
+
 std::vector<pid_t> ChildPids(pid_t pid) {
   std::vector<pid_t> out;
-  std::string children = ReadFileOrEmpty(
-      absl::StrCat("/proc/", pid, "/task/", pid, "/children"));
+  std::string children =
+      ReadFileOrEmpty(absl::StrCat("/proc/", pid, "/task/", pid, "/children"));
   for (absl::string_view s : absl::StrSplit(children, ' ', absl::SkipEmpty())) {
     pid_t child;
     if (absl::SimpleAtoi(s, &child)) out.push_back(child);

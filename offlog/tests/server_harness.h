@@ -7,6 +7,7 @@
 
 #include <sys/types.h>
 
+#include <functional>
 #include <memory>
 #include <string>
 #include <vector>
@@ -37,13 +38,19 @@ class TempDir {
 // The path of the built offlogd: from the test's runfiles, or $OFFLOGD.
 std::string OfflogdPath();
 
+// Resource limits the server is started with (setrlimit before exec).
+struct ServerLimits {
+  uint64_t file_size = 0;   // RLIMIT_FSIZE in bytes; 0 leaves it alone.
+  uint64_t open_files = 0;  // RLIMIT_NOFILE; 0 leaves it alone.
+};
+
 class ServerProcess {
  public:
   // Starts offlogd with `-s <dir>/s.sock --notify` plus `extra_args` (whose
   // own -s, if any, wins), and
   // returns once it has said READY=1 on a NOTIFY_SOCKET made for it.
   static absl::StatusOr<std::unique_ptr<ServerProcess>> Start(
-      std::vector<std::string> extra_args = {});
+      std::vector<std::string> extra_args = {}, ServerLimits limits = {});
   ServerProcess() = default;  // Use Start().
   ~ServerProcess();           // SIGKILLs the server if it still runs.
 
@@ -94,6 +101,11 @@ absl::StatusOr<std::string> FinishAndWaitBye(int fd, absl::Duration timeout);
 
 // The whole content of a file, or an empty string if it does not exist.
 std::string ReadFileOrEmpty(absl::string_view path);
+
+// Polls `condition` every millisecond until it holds or `timeout` passes,
+// for states that no event announces (a file's content, /proc).
+absl::Status WaitUntil(const std::function<bool()>& condition,
+                       absl::Duration timeout, absl::string_view what);
 
 // PIDs of `pid`'s child processes.
 std::vector<pid_t> ChildPids(pid_t pid);

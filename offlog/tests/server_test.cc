@@ -3,8 +3,8 @@
 #include <signal.h>
 #include <sys/ioctl.h>
 #include <sys/socket.h>
-#include <sys/un.h>
 #include <sys/stat.h>
+#include <sys/un.h>
 #include <unistd.h>
 
 #include <iostream>
@@ -124,9 +124,8 @@ TEST_F(ServerTest, ManyClientsOfOneFileEachCompleteAndInOrder) {
 }
 
 TEST_F(ServerTest, EachPathHasItsOwnWriterAndTheAcceptorOpensNoFile) {
-  std::vector<std::string> paths = {server_->File("x.log"),
-                                    server_->File("y.log"),
-                                    server_->File("z.log")};
+  std::vector<std::string> paths = {
+      server_->File("x.log"), server_->File("y.log"), server_->File("z.log")};
   std::vector<UniqueFd> conns;
   for (const std::string& p : paths) {
     absl::StatusOr<UniqueFd> fd = OpenTarget(server_->socket_path(), p);

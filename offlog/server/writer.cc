@@ -3,6 +3,7 @@
 #include <errno.h>
 #include <fcntl.h>
 #include <sys/epoll.h>
+#include <sys/resource.h>
 #include <sys/socket.h>
 #include <sys/stat.h>
 #include <unistd.h>
@@ -26,6 +27,11 @@ constexpr uint64_t kChannelKey = 0;  // Client ids start at 1.
 constexpr size_t kReadSize = 64 * 1024;
 // Reads per client per turn, so one busy client cannot starve the rest.
 constexpr int kReadsPerTurn = 8;
+
+rlim_t CurrentFileSizeLimit() {
+  rlimit rl;
+  return getrlimit(RLIMIT_FSIZE, &rl) == 0 ? rl.rlim_cur : RLIM_INFINITY;
+}
 
 struct Client {
   UniqueFd fd;
@@ -78,6 +84,7 @@ class Writer {
   bool SendMessage(Client& c, absl::string_view msg);
   int OpenTarget();
   int WriteAll(absl::string_view data);
+  bool WouldExceedFileSizeLimit(size_t len) const;
   void CheckRotation();
   int NextTimeoutMs() const;
   void Report(MsgType type, uint64_t client_id = 0);
@@ -95,6 +102,7 @@ class Writer {
   std::deque<uint64_t> ready_;
   std::vector<char> buf_ = std::vector<char>(kReadSize);
   int64_t next_rotation_check_ms_ = 0;
+  rlim_t file_size_limit_ = CurrentFileSizeLimit();
   bool shutting_down_ = false;
   bool channel_open_ = true;
 };
@@ -328,7 +336,18 @@ Drained Writer::Drain(Client& c) {
   return Drained::kMore;
 }
 
+// Under a finite RLIMIT_FSIZE the kernel would write the part of `data`
+// below the limit and fail the rest, leaving a torn line in the file; the
+// whole append is refused instead, as if the limit applied to it at once.
+bool Writer::WouldExceedFileSizeLimit(size_t len) const {
+  if (file_size_limit_ == RLIM_INFINITY) return false;
+  struct stat st;
+  return fstat(file_.get(), &st) == 0 &&
+         static_cast<rlim_t>(st.st_size) + len > file_size_limit_;
+}
+
 int Writer::WriteAll(absl::string_view data) {
+  if (WouldExceedFileSizeLimit(data.size())) return EFBIG;
   stats_->busy_since_ms = MonotonicMs();
   int err = 0;
   while (!data.empty()) {

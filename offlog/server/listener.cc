@@ -29,9 +29,9 @@ absl::StatusOr<sockaddr_un> UnixAddress(absl::string_view path) {
   sockaddr_un addr = {};
   addr.sun_family = AF_UNIX;
   if (path.empty() || path.size() >= sizeof(addr.sun_path)) {
-    return absl::InvalidArgumentError(absl::StrFormat(
-        "socket path must be 1 to %d bytes: %s", sizeof(addr.sun_path) - 1,
-        path));
+    return absl::InvalidArgumentError(
+        absl::StrFormat("socket path must be 1 to %d bytes: %s",
+                        sizeof(addr.sun_path) - 1, path));
   }
   memcpy(addr.sun_path, path.data(), path.size());
   // A leading '@' names Linux's abstract namespace, as systemd writes it.
@@ -52,9 +52,9 @@ absl::Status ClearStaleSocket(absl::string_view path) {
   if (!probe) return Errno("socket");
   if (connect(probe.get(), reinterpret_cast<sockaddr*>(&*addr),
               AddressLength(path)) == 0) {
-    return absl::FailedPreconditionError(absl::StrCat(
-        "another server is already listening on ", path,
-        "; stop it first or choose another --socket-file"));
+    return absl::FailedPreconditionError(
+        absl::StrCat("another server is already listening on ", path,
+                     "; stop it first or choose another socket path"));
   }
   if (errno == ENOENT) return absl::OkStatus();
   if (errno != ECONNREFUSED) return Errno(absl::StrCat("connect ", path));
@@ -145,6 +145,11 @@ absl::StatusOr<Listener> OpenListener(absl::string_view path, mode_t mode,
     fcntl(inherited, F_SETFL, flags | O_NONBLOCK);
     return l;
   }
+  return BindListener(path, mode, group);
+}
+
+absl::StatusOr<Listener> BindListener(absl::string_view path, mode_t mode,
+                                      absl::string_view group) {
   absl::Status s = ClearStaleSocket(path);
   if (!s.ok()) return s;
   return BindAt(path, mode, group);

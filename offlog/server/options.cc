@@ -14,6 +14,7 @@ enum LongOnly {
   kShutdownTimeout,
   kSocketMode,
   kSocketGroup,
+  kControlSocket,
 };
 
 const struct option kLongOptions[] = {
@@ -27,14 +28,15 @@ const struct option kLongOptions[] = {
     {"shutdown-timeout-ms", required_argument, nullptr, kShutdownTimeout},
     {"socket-mode", required_argument, nullptr, kSocketMode},
     {"socket-group", required_argument, nullptr, kSocketGroup},
+    {"control-socket", required_argument, nullptr, kControlSocket},
     {nullptr, 0, nullptr, 0},
 };
 
 absl::Status ParseInt(const char* flag, const char* text, int min, int* out) {
   if (!absl::SimpleAtoi(text, out) || *out < min) {
-    return absl::InvalidArgumentError(absl::StrCat(
-        "argument ", flag, ": expected an integer >= ", min, ", got '", text,
-        "'"));
+    return absl::InvalidArgumentError(
+        absl::StrCat("argument ", flag, ": expected an integer >= ", min,
+                     ", got '", text, "'"));
   }
   return absl::OkStatus();
 }
@@ -74,12 +76,14 @@ absl::Status ApplyOption(int opt, const char* arg, ServerOptions* o) {
       return ParseInt("--handshake-timeout-ms", arg, 1,
                       &o->handshake_timeout_ms);
     case kShutdownTimeout:
-      return ParseInt("--shutdown-timeout-ms", arg, 0,
-                      &o->shutdown_timeout_ms);
+      return ParseInt("--shutdown-timeout-ms", arg, 0, &o->shutdown_timeout_ms);
     case kSocketMode:
       return ParseMode(arg, &o->socket_mode);
     case kSocketGroup:
       o->socket_group = arg;
+      return absl::OkStatus();
+    case kControlSocket:
+      o->control_socket = arg;
       return absl::OkStatus();
     default:
       return absl::InvalidArgumentError("unrecognized arguments (see --help)");
@@ -118,6 +122,7 @@ std::string ServerUsage() {
                [-r ROTATE_CHECK_INTERVAL] [--prefork N]
                [--handshake-timeout-ms MS] [--shutdown-timeout-ms MS]
                [--socket-mode OCTAL] [--socket-group GROUP]
+               [--control-socket PATH]
 
 offlog file-append service
 
@@ -142,7 +147,18 @@ options:
                         Default: 10000
   --socket-mode OCTAL   Permissions of the socket file. Default: 0600
   --socket-group GROUP  Group of the socket file. Default: the server's group.
+  --control-socket PATH
+                        Socket for offlogctl (owner-only, mode 0600).
+                        Default: SOCKET_FILE.ctl; none under socket
+                        activation unless given; '' disables it.
 )";
+}
+
+std::string ControlSocketPath(const ServerOptions& options,
+                              bool socket_activated) {
+  if (options.control_socket.has_value()) return *options.control_socket;
+  if (socket_activated) return "";
+  return absl::StrCat(options.socket_file, ".ctl");
 }
 
 }  // namespace offlog

@@ -6,6 +6,7 @@
 
 #include <sys/types.h>
 
+#include <optional>
 #include <string>
 #include <vector>
 
@@ -23,6 +24,9 @@ struct ServerOptions {
   int shutdown_timeout_ms = 10000;
   mode_t socket_mode = 0600;
   std::string socket_group;  // Empty: the server's own group.
+  // --control-socket; unset: the default (see ControlSocketPath), empty:
+  // no control socket.
+  std::optional<std::string> control_socket;
   bool help = false;
 };
 
@@ -31,6 +35,12 @@ struct ServerOptions {
 absl::StatusOr<ServerOptions> ParseServerOptions(int argc, char** argv);
 
 std::string ServerUsage();
+
+// The control socket to bind, or "" for none: --control-socket when given,
+// else the main socket's path plus ".ctl", or none when systemd passed the
+// main socket (its path is systemd's business then, so no default is safe).
+std::string ControlSocketPath(const ServerOptions& options,
+                              bool socket_activated);
 
 }  // namespace offlog
 

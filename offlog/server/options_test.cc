@@ -44,13 +44,27 @@ TEST(ServerOptionsTest, ShortAndLongSpellings) {
 
 TEST(ServerOptionsTest, OwnFlags) {
   absl::StatusOr<ServerOptions> o =
-      Parse({"--prefork", "0", "--socket-mode", "660", "--socket-group",
-             "adm", "--handshake-timeout-ms", "100"});
+      Parse({"--prefork", "0", "--socket-mode", "660", "--socket-group", "adm",
+             "--handshake-timeout-ms", "100"});
   ASSERT_TRUE(o.ok()) << o.status();
   EXPECT_EQ(o->prefork, 0);
   EXPECT_EQ(o->socket_mode, 0660u);
   EXPECT_EQ(o->socket_group, "adm");
   EXPECT_EQ(o->handshake_timeout_ms, 100);
+}
+
+TEST(ServerOptionsTest, ControlSocketDefaultsNextToTheMainSocket) {
+  absl::StatusOr<ServerOptions> o = Parse({"-s", "/run/x.sock"});
+  ASSERT_TRUE(o.ok());
+  EXPECT_EQ(ControlSocketPath(*o, false), "/run/x.sock.ctl");
+  EXPECT_EQ(ControlSocketPath(*o, true), "");  // Socket activation.
+  o = Parse({"--control-socket", "/run/c"});
+  ASSERT_TRUE(o.ok());
+  EXPECT_EQ(ControlSocketPath(*o, false), "/run/c");
+  EXPECT_EQ(ControlSocketPath(*o, true), "/run/c");
+  o = Parse({"--control-socket="});
+  ASSERT_TRUE(o.ok());
+  EXPECT_EQ(ControlSocketPath(*o, false), "");
 }
 
 TEST(ServerOptionsTest, BadInputIsAClearError) {

@@ -28,13 +28,7 @@ namespace offlog {
 namespace {
 
 // epoll keys: the kind of descriptor in the top byte, an id below it.
-enum Kind : uint64_t {
-  kListener = 1,
-  kSignal = 2,
-  kWriter = 3,
-  kPending = 4,
-  kControl = 5,
-};
+enum Kind : uint64_t { kListener = 1, kSignal, kWriter, kPending, kControl };
 constexpr uint64_t Key(Kind kind, uint64_t id) { return (kind << 56) | id; }
 constexpr Kind KindOf(uint64_t key) { return static_cast<Kind>(key >> 56); }
 constexpr uint64_t IdOf(uint64_t key) { return key & ((1ull << 56) - 1); }
@@ -484,10 +478,9 @@ void Acceptor::OnWriterExit(pid_t pid, int status) {
   }
   bool clean = w->state == WriterProc::State::kRetiring || shutting_down_;
   if (clean && WIFEXITED(status) && WEXITSTATUS(status) == 0) return;
-  std::string how =
-      WIFSIGNALED(status)
-          ? absl::StrFormat("killed by signal %d", WTERMSIG(status))
-          : absl::StrFormat("exit status %d", WEXITSTATUS(status));
+  std::string how = WIFSIGNALED(status)
+                        ? absl::StrFormat("killed by signal %d", WTERMSIG(status))
+                        : absl::StrFormat("exit status %d", WEXITSTATUS(status));
   LogError("Writer %d for %s died (%s)", pid,
            w->path.empty() ? "(idle)" : EscapeForLog(w->path), how);
   std::vector<uint64_t> orphans;
@@ -582,11 +575,10 @@ uint64_t Acceptor::UnreadBytes(pid_t writer) const {
 // step (and systemd), so they are killed, saying how much they leave.
 void Acceptor::AbandonWriters() {
   for (const auto& [pid, w] : pool_.writers()) {
-    LogError(
-        "Writer %d for %s did not finish within %d ms; abandoning it "
-        "with %d bytes unwritten",
-        pid, EscapeForLog(w->path), options_.shutdown_timeout_ms,
-        UnreadBytes(pid));
+    LogError("Writer %d for %s did not finish within %d ms; abandoning it "
+             "with %d bytes unwritten",
+             pid, EscapeForLog(w->path), options_.shutdown_timeout_ms,
+             UnreadBytes(pid));
     kill(pid, SIGKILL);
   }
   std::vector<pid_t> pids;

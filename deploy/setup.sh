@@ -11,6 +11,7 @@ packages=(
   clang libclang-rt-14-dev  # libFuzzer and the sanitizer runtimes
   gnuplot-nox      # offlog/bench/run.sh draws its plots with it
   python3
+  groff-base bsdextrautils  # the man page test renders docs/offlogd.8
 )
 
 missing=()

@@ -20,6 +20,7 @@
 #include "offlog/common/protocol.h"
 #include "offlog/common/pyerror.h"
 #include "offlog/server/channel.h"
+#include "offlog/server/control.h"
 #include "offlog/server/pool.h"
 #include "offlog/server/server_log.h"
 
@@ -27,7 +28,7 @@ namespace offlog {
 namespace {
 
 // epoll keys: the kind of descriptor in the top byte, an id below it.
-enum Kind : uint64_t { kListener = 1, kSignal = 2, kWriter = 3, kPending = 4 };
+enum Kind : uint64_t { kListener = 1, kSignal, kWriter, kPending, kControl };
 constexpr uint64_t Key(Kind kind, uint64_t id) { return (kind << 56) | id; }
 constexpr Kind KindOf(uint64_t key) { return static_cast<Kind>(key >> 56); }
 constexpr uint64_t IdOf(uint64_t key) { return key & ((1ull << 56) - 1); }
@@ -72,15 +73,18 @@ void SendFramed(int fd, absl::string_view msg) {
 
 class Acceptor {
  public:
-  Acceptor(const ServerOptions& options, Listener listener)
+  Acceptor(const ServerOptions& options, Listener listener, Listener control)
       : options_(options),
         listener_(std::move(listener)),
+        control_listener_(std::move(control)),
         pool_(WriterConfig{.rotate_check_interval_ms =
                                options.rotate_check_interval_ms,
                            .peek_reads = options.peek_reads,
                            .atomic_lines = options.atomic_lines,
                            .line_hold_ms = options.line_hold_ms},
-              options.prefork) {}
+              options.prefork) {
+    counts_.started_ms = MonotonicMs();
+  }
 
   int Run();
 
@@ -112,12 +116,18 @@ class Acceptor {
   // Sends a message without payload to a writer. A failure means the writer
   // is dying; that is dealt with when it is reaped.
   void Tell(WriterProc* w, MsgType type);
+  int ReopenAll();
+  absl::Status SetUpControl();
+  ServerSnapshot Snapshot();
   void BeginShutdown();
   void AbandonWriters();
   uint64_t UnreadBytes(pid_t writer) const;
 
   ServerOptions options_;
   Listener listener_;
+  Listener control_listener_;  // Moved into control_ by SetUp.
+  std::unique_ptr<ControlServer> control_;
+  AcceptorCounts counts_;
   WriterPool pool_;
   UniqueFd epoll_;
   UniqueFd signal_fd_;
@@ -147,7 +157,28 @@ absl::Status Acceptor::SetUp() {
   Watch(signal_fd_.get(), Key(kSignal, 0));
   Watch(listener_.fd.get(), Key(kListener, 0));
   WatchWriters(pool_.Replenish());
+  return SetUpControl();
+}
+
+absl::Status Acceptor::SetUpControl() {
+  if (!control_listener_.fd) return absl::OkStatus();
+  ControlServer::Handlers handlers = {[this] { return Snapshot(); },
+                                      [this] { return ReopenAll(); }};
+  absl::StatusOr<std::unique_ptr<ControlServer>> control =
+      ControlServer::Create(std::move(control_listener_), std::move(handlers));
+  if (!control.ok()) return control.status();
+  control_ = *std::move(control);
+  Watch(control_->fd(), Key(kControl, 0));
   return absl::OkStatus();
+}
+
+ServerSnapshot Acceptor::Snapshot() {
+  counts_.handshakes = pending_.size();
+  counts_.clients = handed_.size();
+  counts_.shutting_down = shutting_down_;
+  return BuildSnapshot(
+      pool_, counts_, [this](pid_t pid) { return UnreadBytes(pid); },
+      options_.rotate_check_interval_ms);
 }
 
 void Acceptor::Watch(int fd, uint64_t key) {
@@ -203,6 +234,9 @@ void Acceptor::Dispatch(uint64_t key) {
     case kPending:
       OnPendingReadable(IdOf(key));
       break;
+    case kControl:
+      control_->OnReady();
+      break;
   }
 }
 
@@ -241,6 +275,7 @@ void Acceptor::OnListenerReadable() {
       }
       return;  // EAGAIN, or a connection that died in the backlog.
     }
+    ++counts_.accepted;
     Pending p;
     p.fd.Reset(fd);
     p.id = next_client_id_++;
@@ -310,6 +345,7 @@ void Acceptor::OnPendingReadable(uint64_t id) {
 void Acceptor::RefusePending(uint64_t id, absl::string_view msg) {
   auto it = pending_.find(id);
   if (it == pending_.end()) return;
+  ++counts_.refused;
   SendFramed(it->second.fd.get(), msg);
   LogInfo("Closing connection with client %d", id);
   pending_.erase(it);  // Closing the socket also removes it from epoll.
@@ -366,6 +402,7 @@ void Acceptor::Assign(uint64_t id, Handed& h) {
 void Acceptor::RefuseHanded(uint64_t id, absl::string_view msg) {
   auto it = handed_.find(id);
   if (it == handed_.end()) return;
+  ++counts_.refused;
   SendFramed(it->second.fd.get(), msg);
   shutdown(it->second.fd.get(), SHUT_RDWR);
   LogInfo("Closing connection with client %d", id);
@@ -419,9 +456,7 @@ void Acceptor::OnSignal() {
         BeginShutdown();
         break;
       case SIGHUP:
-        for (const auto& [pid, w] : pool_.writers()) {
-          Tell(w.get(), MsgType::kReopen);
-        }
+        ReopenAll();
         LogInfo("Received SIGHUP, reopening files");
         break;
     }
@@ -509,6 +544,11 @@ void Acceptor::Tell(WriterProc* w, MsgType type) {
   }
 }
 
+int Acceptor::ReopenAll() {
+  for (const auto& [pid, w] : pool_.writers()) Tell(w.get(), MsgType::kReopen);
+  return static_cast<int>(pool_.writers().size());
+}
+
 void Acceptor::BeginShutdown() {
   if (shutting_down_) return;
   shutting_down_ = true;
@@ -557,8 +597,9 @@ void Acceptor::AbandonWriters() {
 
 }  // namespace
 
-int RunAcceptor(const ServerOptions& options, Listener listener) {
-  Acceptor acceptor(options, std::move(listener));
+int RunAcceptor(const ServerOptions& options, Listener listener,
+                Listener control) {
+  Acceptor acceptor(options, std::move(listener), std::move(control));
   return acceptor.Run();
 }
 

@@ -21,8 +21,10 @@
 namespace offlog {
 
 // Runs the server until SIGTERM or SIGINT and a graceful shutdown. Returns
-// the process exit code.
-int RunAcceptor(const ServerOptions& options, Listener listener);
+// the process exit code. `control`, when it holds a socket, serves
+// offlogctl (control.h).
+int RunAcceptor(const ServerOptions& options, Listener listener,
+                Listener control = {});
 
 }  // namespace offlog
 

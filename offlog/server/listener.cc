@@ -54,7 +54,7 @@ absl::Status ClearStaleSocket(absl::string_view path) {
               AddressLength(path)) == 0) {
     return absl::FailedPreconditionError(
         absl::StrCat("another server is already listening on ", path,
-                     "; stop it first or choose another --socket-file"));
+                     "; stop it first or choose another socket path"));
   }
   if (errno == ENOENT) return absl::OkStatus();
   if (errno != ECONNREFUSED) return Errno(absl::StrCat("connect ", path));
@@ -145,6 +145,11 @@ absl::StatusOr<Listener> OpenListener(absl::string_view path, mode_t mode,
     fcntl(inherited, F_SETFL, flags | O_NONBLOCK);
     return l;
   }
+  return BindListener(path, mode, group);
+}
+
+absl::StatusOr<Listener> BindListener(absl::string_view path, mode_t mode,
+                                      absl::string_view group) {
   absl::Status s = ClearStaleSocket(path);
   if (!s.ok()) return s;
   return BindAt(path, mode, group);

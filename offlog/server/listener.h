@@ -30,6 +30,11 @@ struct Listener {
 absl::StatusOr<Listener> OpenListener(absl::string_view path, mode_t mode,
                                       absl::string_view group);
 
+// Binds `path` as OpenListener does, but never takes a socket from systemd
+// (for the control socket).
+absl::StatusOr<Listener> BindListener(absl::string_view path, mode_t mode,
+                                      absl::string_view group);
+
 // Unlinks the socket file if it is still the one this listener created.
 void RemoveSocketFile(const Listener& listener);
 

@@ -22,6 +22,15 @@ void RaiseFileLimit() {
   }
 }
 
+// Binds the control socket (owner-only), or returns an empty Listener when
+// there is to be none.
+absl::StatusOr<offlog::Listener> OpenControlListener(
+    const offlog::ServerOptions& options, const offlog::Listener& main) {
+  std::string path = offlog::ControlSocketPath(options, main.path.empty());
+  if (path.empty()) return offlog::Listener();
+  return offlog::BindListener(path, 0600, "");
+}
+
 }  // namespace
 
 int main(int argc, char** argv) {
@@ -46,12 +55,22 @@ int main(int argc, char** argv) {
             std::string(listener.status().message()).c_str());
     return 1;
   }
+  absl::StatusOr<offlog::Listener> control =
+      OpenControlListener(*options, *listener);
+  if (!control.ok()) {
+    fprintf(stderr, "offlogd: control socket: %s\n",
+            std::string(control.status().message()).c_str());
+    offlog::RemoveSocketFile(*listener);
+    return 1;
+  }
   if (!options->logfile.empty()) {
     if (absl::Status s = offlog::OpenServerLogFile(options->logfile); !s.ok()) {
       fprintf(stderr, "offlogd: %s\n", std::string(s.message()).c_str());
       offlog::RemoveSocketFile(*listener);
+      offlog::RemoveSocketFile(*control);
       return 1;
     }
   }
-  return offlog::RunAcceptor(*options, *std::move(listener));
+  return offlog::RunAcceptor(*options, *std::move(listener),
+                             *std::move(control));
 }

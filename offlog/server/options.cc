@@ -19,6 +19,7 @@ enum LongOnly {
   kPeekReads,
   kNoPeekReads,
   kLineHoldMs,
+  kControlSocket,
 };
 
 const struct option kLongOptions[] = {
@@ -37,6 +38,7 @@ const struct option kLongOptions[] = {
     {"peek-reads", no_argument, nullptr, kPeekReads},
     {"no-peek-reads", no_argument, nullptr, kNoPeekReads},
     {"line-hold-ms", required_argument, nullptr, kLineHoldMs},
+    {"control-socket", required_argument, nullptr, kControlSocket},
     {nullptr, 0, nullptr, 0},
 };
 
@@ -100,6 +102,9 @@ absl::Status ApplyOption(int opt, const char* arg, ServerOptions* o) {
     case kNoPeekReads:
       o->peek_reads = opt == kPeekReads;
       return absl::OkStatus();
+    case kControlSocket:
+      o->control_socket = arg;
+      return absl::OkStatus();
     default:
       return absl::InvalidArgumentError("unrecognized arguments (see --help)");
   }
@@ -138,6 +143,7 @@ std::string ServerUsage() {
                [--handshake-timeout-ms MS] [--shutdown-timeout-ms MS]
                [--socket-mode OCTAL] [--socket-group GROUP]
                [--[no-]atomic-lines] [--line-hold-ms MS] [--[no-]peek-reads]
+               [--control-socket PATH]
 
 offlog file-append service
 
@@ -173,7 +179,18 @@ options:
                         Take data out of a client's socket only once it is
                         in the file, so a writer crash loses nothing.
                         Default: on.
+  --control-socket PATH
+                        Socket for offlogctl (owner-only, mode 0600).
+                        Default: SOCKET_FILE.ctl; none under socket
+                        activation unless given; '' disables it.
 )";
+}
+
+std::string ControlSocketPath(const ServerOptions& options,
+                              bool socket_activated) {
+  if (options.control_socket.has_value()) return *options.control_socket;
+  if (socket_activated) return "";
+  return absl::StrCat(options.socket_file, ".ctl");
 }
 
 }  // namespace offlog

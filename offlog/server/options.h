@@ -6,6 +6,7 @@
 
 #include <sys/types.h>
 
+#include <optional>
 #include <string>
 #include <vector>
 
@@ -26,6 +27,9 @@ struct ServerOptions {
   bool atomic_lines = true;
   int line_hold_ms = 100;
   bool peek_reads = true;
+  // --control-socket; unset: the default (see ControlSocketPath), empty:
+  // no control socket.
+  std::optional<std::string> control_socket;
   bool help = false;
 };
 
@@ -34,6 +38,12 @@ struct ServerOptions {
 absl::StatusOr<ServerOptions> ParseServerOptions(int argc, char** argv);
 
 std::string ServerUsage();
+
+// The control socket to bind, or "" for none: --control-socket when given,
+// else the main socket's path plus ".ctl", or none when systemd passed the
+// main socket (its path is systemd's business then, so no default is safe).
+std::string ControlSocketPath(const ServerOptions& options,
+                              bool socket_activated);
 
 }  // namespace offlog
 

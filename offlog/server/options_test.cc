@@ -53,6 +53,20 @@ TEST(ServerOptionsTest, OwnFlags) {
   EXPECT_EQ(o->handshake_timeout_ms, 100);
 }
 
+TEST(ServerOptionsTest, ControlSocketDefaultsNextToTheMainSocket) {
+  absl::StatusOr<ServerOptions> o = Parse({"-s", "/run/x.sock"});
+  ASSERT_TRUE(o.ok());
+  EXPECT_EQ(ControlSocketPath(*o, false), "/run/x.sock.ctl");
+  EXPECT_EQ(ControlSocketPath(*o, true), "");  // Socket activation.
+  o = Parse({"--control-socket", "/run/c"});
+  ASSERT_TRUE(o.ok());
+  EXPECT_EQ(ControlSocketPath(*o, false), "/run/c");
+  EXPECT_EQ(ControlSocketPath(*o, true), "/run/c");
+  o = Parse({"--control-socket="});
+  ASSERT_TRUE(o.ok());
+  EXPECT_EQ(ControlSocketPath(*o, false), "");
+}
+
 TEST(ServerOptionsTest, BadInputIsAClearError) {
   EXPECT_EQ(Parse({"-r", "soon"}).status().message(),
             "argument -r/--rotate-check-interval: expected an integer >= 1, "

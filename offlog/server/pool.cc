@@ -96,6 +96,9 @@ absl::StatusOr<WriterProc*> WriterPool::ForPath(absl::string_view path) {
   }
   chosen->state = WriterProc::State::kBusy;
   chosen->path = std::string(path);
+  const WriterStats& st = *chosen->stats.get();
+  chosen->base = {st.bytes_written.load(), st.records_written.load(),
+                  st.write_errors.load(), st.last_write_ms.load()};
   by_path_[chosen->path] = chosen;
   return chosen;
 }

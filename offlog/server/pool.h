@@ -34,6 +34,15 @@ struct WriterProc {
   std::string path;
   uint64_t clients = 0;  // Assigned and not yet reported done.
   bool stall_logged = false;
+  // `stats` when the writer took `path`. The shared counters run over the
+  // process's life, and a writer serves one path after another; an idle
+  // writer writes nothing, so these make the counts exact per path.
+  struct Base {
+    uint64_t bytes_written = 0;
+    uint64_t records_written = 0;
+    uint64_t write_errors = 0;
+    int64_t last_write_ms = 0;
+  } base;
 };
 
 class WriterPool {

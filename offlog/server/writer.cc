@@ -84,7 +84,7 @@ class Writer {
   bool SendMessage(Client& c, absl::string_view msg);
   int OpenTarget();
   int WriteAll(absl::string_view data);
-  bool WouldExceedFileSizeLimit(size_t len) const;
+  size_t RoomBelowFileSizeLimit(absl::string_view data) const;
   void CheckRotation();
   int NextTimeoutMs() const;
   void Report(MsgType type, uint64_t client_id = 0);
@@ -336,18 +336,27 @@ Drained Writer::Drain(Client& c) {
   return Drained::kMore;
 }
 
-// Under a finite RLIMIT_FSIZE the kernel would write the part of `data`
-// below the limit and fail the rest, leaving a torn line in the file; the
-// whole append is refused instead, as if the limit applied to it at once.
-bool Writer::WouldExceedFileSizeLimit(size_t len) const {
-  if (file_size_limit_ == RLIM_INFINITY) return false;
+// Under a finite RLIMIT_FSIZE the kernel writes the part of an append that
+// fits below the limit and fails the rest, cutting a line in two. With
+// --atomic-lines the append is cut instead after the last whole line that
+// fits. Returns how many bytes of `data` may be written.
+size_t Writer::RoomBelowFileSizeLimit(absl::string_view data) const {
+  if (file_size_limit_ == RLIM_INFINITY || !config_.atomic_lines) {
+    return data.size();
+  }
   struct stat st;
-  return fstat(file_.get(), &st) == 0 &&
-         static_cast<rlim_t>(st.st_size) + len > file_size_limit_;
+  if (fstat(file_.get(), &st) != 0) return data.size();
+  rlim_t size = st.st_size;
+  if (size + data.size() <= file_size_limit_) return data.size();
+  size_t room = size < file_size_limit_ ? file_size_limit_ - size : 0;
+  const void* nl = memrchr(data.data(), '\n', std::min(room, data.size()));
+  return nl ? static_cast<const char*>(nl) - data.data() + 1 : 0;
 }
 
 int Writer::WriteAll(absl::string_view data) {
-  if (WouldExceedFileSizeLimit(data.size())) return EFBIG;
+  size_t room = RoomBelowFileSizeLimit(data);
+  bool too_big = room < data.size();
+  data = data.substr(0, room);
   stats_->busy_since_ms = MonotonicMs();
   int err = 0;
   while (!data.empty()) {
@@ -360,6 +369,7 @@ int Writer::WriteAll(absl::string_view data) {
     data.remove_prefix(n);
   }
   stats_->busy_since_ms = 0;
+  if (err == 0 && too_big) err = EFBIG;
   return err;
 }
 

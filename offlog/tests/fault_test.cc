@@ -278,7 +278,8 @@ TEST(FaultTest, FileSizeLimitReachesTheClientAndTheWriterSurvives) {
   // The same writer (SIGXFSZ did not kill it) still serves the other client.
   EXPECT_EQ(WriterOf(path), writer);
   EXPECT_EQ(FinishAndWaitBye(b.get(), kDeadline).value_or("?"), "BYE");
-  // The append that would cross the limit is refused whole: no torn line.
+  // The whole lines below the limit are written; the line that would cross
+  // it is refused whole, so no line is torn.
   EXPECT_TRUE(Check({path}, 1, 999).clean());
   EXPECT_EQ(SizeOf(path), 999 * static_cast<off_t>(kRecordSize));
 }

@@ -158,13 +158,8 @@ TEST(FaultTest, ShutdownWithAStalledFileIsBoundedAndDrainsTheRest) {
   auto server = MustStart({"--shutdown-timeout-ms", "500"});
   ASSERT_TRUE(server);
   std::string fifo = server->File("stalled.fifo");
-  ASSERT_EQ(mkfifo(fifo.c_str(), 0666), 0);
-  UniqueFd reader(open(fifo.c_str(), O_RDONLY | O_NONBLOCK));
-  UniqueFd stalled = MustOpen(*server, fifo);
-  std::string chunk(65536, 'x');
-  while (send(stalled.get(), chunk.data(), chunk.size(),
-              MSG_DONTWAIT | MSG_NOSIGNAL) > 0) {
-  }
+  absl::StatusOr<StalledTarget> stalled = StallOn(server->socket_path(), fifo);
+  ASSERT_TRUE(stalled.ok()) << stalled.status();
   std::string path = server->File("drained.log");
   UniqueFd healthy = MustOpen(*server, path);
   ASSERT_TRUE(SendRecords(healthy.get(), 0, 0, 5000).ok());
@@ -288,23 +283,16 @@ TEST(FaultTest, AStalledFileIsNamedInTheLog) {
   auto server = MustStart({"-r", "100"});
   ASSERT_TRUE(server);
   std::string fifo = server->File("slow.fifo");
-  ASSERT_EQ(mkfifo(fifo.c_str(), 0666), 0);
-  UniqueFd reader(open(fifo.c_str(), O_RDONLY | O_NONBLOCK));
-  UniqueFd stalled = MustOpen(*server, fifo);
-  std::string chunk(65536, 'x');
-  while (send(stalled.get(), chunk.data(), chunk.size(),
-              MSG_DONTWAIT | MSG_NOSIGNAL) > 0) {
-  }
+  absl::StatusOr<StalledTarget> stalled = StallOn(server->socket_path(), fifo);
+  ASSERT_TRUE(stalled.ok()) << stalled.status();
   EXPECT_TRUE(
       server->WaitForLog(absl::StrCat("for ", fifo, " is stalled"), kDeadline)
           .ok());
   char buf[65536];
-  while (read(reader.get(), buf, sizeof(buf)) > 0) {
-  }
   // Draining the FIFO lets the writer go on; the log says so.
   absl::Status recovered = WaitUntil(
       [&] {
-        while (read(reader.get(), buf, sizeof(buf)) > 0) {
+        while (read(stalled->reader.get(), buf, sizeof(buf)) > 0) {
         }
         return absl::StrContains(server->Log(), "is no longer stalled");
       },

@@ -102,16 +102,11 @@ std::string StalledColumn(const std::string& table, const std::string& path) {
   return "";
 }
 
-// Polls `pred` at a short interval up to the deadline, for state that has
-// no event to wait on (a file's content, another process's table).
-template <typename Pred>
-bool Eventually(Pred pred, absl::Duration timeout = kDeadline) {
-  absl::Time deadline = absl::Now() + timeout;
-  while (!pred()) {
-    if (absl::Now() > deadline) return false;
-    absl::SleepFor(absl::Milliseconds(5));
-  }
-  return true;
+// Polls `pred` up to the deadline, for state that has no event to wait on
+// (a file's content, another process's table).
+bool Eventually(const std::function<bool()>& pred,
+                absl::Duration timeout = kDeadline) {
+  return WaitUntil(pred, timeout, "condition").ok();
 }
 
 class OpsTest : public ::testing::Test {
@@ -153,26 +148,6 @@ TEST_F(OpsTest, ControlSocketIsOwnerOnlyAndRemovedAtExit) {
   EXPECT_NE(access(ctl.c_str(), F_OK), 0);
 }
 
-// Makes `fifo` a target whose writer is stuck in write(): a reader that
-// never reads, a pipe filled to capacity. Returns the reader and the client.
-std::pair<UniqueFd, UniqueFd> StallOn(const std::string& socket,
-                                      const std::string& fifo) {
-  EXPECT_EQ(mkfifo(fifo.c_str(), 0666), 0);
-  UniqueFd reader(open(fifo.c_str(), O_RDONLY | O_NONBLOCK));
-  absl::StatusOr<UniqueFd> client = OpenTarget(socket, fifo);
-  EXPECT_TRUE(client.ok());
-  EXPECT_EQ(ReadMessage(client->get(), kDeadline).value_or("?"), "OK");
-  std::string chunk(65536, 'x');
-  while (send(client->get(), chunk.data(), chunk.size(),
-              MSG_DONTWAIT | MSG_NOSIGNAL) > 0) {
-  }
-  int queued = 0;
-  EXPECT_TRUE(Eventually([&] {
-    return ioctl(reader.get(), FIONREAD, &queued) == 0 && queued >= 65536;
-  })) << "the FIFO never filled";
-  return {std::move(reader), *std::move(client)};
-}
-
 TEST_F(OpsTest, StatusShowsTheStalledPathWithinTwoRotateIntervals) {
   constexpr int kRotateMs = 200;
   StartServer({"-r", absl::StrCat(kRotateMs)});
@@ -181,7 +156,8 @@ TEST_F(OpsTest, StatusShowsTheStalledPathWithinTwoRotateIntervals) {
   UniqueFd c1 = Client(healthy1, "one\n");
   UniqueFd c2 = Client(healthy2, "two\n");
   std::string fifo = server_->File("stalled.fifo");
-  auto [reader, stalled] = StallOn(server_->socket_path(), fifo);
+  absl::StatusOr<StalledTarget> stalled = StallOn(server_->socket_path(), fifo);
+  ASSERT_TRUE(stalled.ok()) << stalled.status();
   absl::Time stuck = absl::Now();  // The writer is in write() by now.
 
   CommandResult status;

@@ -6,6 +6,7 @@
 #include <poll.h>
 #include <signal.h>
 #include <stdlib.h>
+#include <sys/ioctl.h>
 #include <sys/resource.h>
 #include <sys/socket.h>
 #include <sys/stat.h>
@@ -253,6 +254,33 @@ absl::Status WaitUntil(const std::function<bool()>& condition,
     absl::SleepFor(absl::Milliseconds(1));
   }
   return absl::OkStatus();
+}
+
+absl::StatusOr<StalledTarget> StallOn(absl::string_view socket_path,
+                                      const std::string& fifo) {
+  if (mkfifo(fifo.c_str(), 0666) != 0) return Errno("mkfifo");
+  StalledTarget t;
+  t.reader.Reset(open(fifo.c_str(), O_RDONLY | O_NONBLOCK | O_CLOEXEC));
+  if (!t.reader) return Errno("open fifo");
+  absl::StatusOr<UniqueFd> client = OpenTarget(socket_path, fifo);
+  if (!client.ok()) return client.status();
+  absl::StatusOr<std::string> ok =
+      ReadMessage(client->get(), absl::Seconds(10));
+  if (!ok.ok()) return ok.status();
+  if (*ok != "OK") return absl::InternalError(*ok);
+  t.client = *std::move(client);
+  std::string chunk(65536, 'x');
+  while (send(t.client.get(), chunk.data(), chunk.size(),
+              MSG_DONTWAIT | MSG_NOSIGNAL) > 0) {
+  }
+  int queued = 0;
+  absl::Status full = WaitUntil(
+      [&] {
+        return ioctl(t.reader.get(), FIONREAD, &queued) == 0 && queued >= 65536;
+      },
+      absl::Seconds(10), "the FIFO filling");
+  if (!full.ok()) return full;
+  return t;
 }
 
 std::vector<pid_t> ChildPids(pid_t pid) {

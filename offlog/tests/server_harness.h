@@ -107,6 +107,19 @@ std::string ReadFileOrEmpty(absl::string_view path);
 absl::Status WaitUntil(const std::function<bool()>& condition,
                        absl::Duration timeout, absl::string_view what);
 
+// A target that hangs the way a dead NFS mount does: a FIFO whose reader
+// never reads.
+struct StalledTarget {
+  UniqueFd reader;  // Read from it to let the writer go on.
+  UniqueFd client;  // The stalled client's connection.
+};
+
+// Makes a FIFO at `fifo`, opens it through the server, and fills the pipe
+// and then the client's socket; returns once the pipe is full, that is once
+// the path's writer is stuck in write().
+absl::StatusOr<StalledTarget> StallOn(absl::string_view socket_path,
+                                      const std::string& fifo);
+
 // PIDs of `pid`'s child processes.
 std::vector<pid_t> ChildPids(pid_t pid);
 

@@ -262,24 +262,8 @@ TEST_F(ServerTest, ReplacesAStaleSocketFile) {
 
 TEST_F(ServerTest, AStalledFileDoesNotSlowOtherFiles) {
   std::string fifo = server_->File("stalled.fifo");
-  ASSERT_EQ(mkfifo(fifo.c_str(), 0666), 0);
-  // A reader that never reads: the FIFO fills and its writer blocks.
-  UniqueFd reader(open(fifo.c_str(), O_RDONLY | O_NONBLOCK));
-  ASSERT_TRUE(reader.valid());
-  absl::StatusOr<UniqueFd> stalled = OpenTarget(server_->socket_path(), fifo);
-  ASSERT_EQ(ReadMessage(stalled->get(), kDeadline).value_or("?"), "OK");
-  // Fill the pipe and then the socket, without blocking the test.
-  std::string chunk(65536, 'x');
-  while (send(stalled->get(), chunk.data(), chunk.size(),
-              MSG_DONTWAIT | MSG_NOSIGNAL) > 0) {
-  }
-  // The writer is stuck once the pipe holds all it can (64 KiB).
-  absl::Time deadline = absl::Now() + kDeadline;
-  int queued = 0;
-  while (ioctl(reader.get(), FIONREAD, &queued) == 0 && queued < 65536) {
-    ASSERT_LT(absl::Now(), deadline) << "the FIFO never filled";
-    absl::SleepFor(absl::Milliseconds(1));
-  }
+  absl::StatusOr<StalledTarget> stalled = StallOn(server_->socket_path(), fifo);
+  ASSERT_TRUE(stalled.ok()) << stalled.status();
   absl::Time t0 = absl::Now();
   std::string other = server_->File("healthy.log");
   std::string data;

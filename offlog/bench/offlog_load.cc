@@ -103,7 +103,8 @@ void Fail(Client* c, const absl::Status& s) {
 
 void ConnectClient(Client* c, const Shared& sh) {
   c->connect_start_ns = NowNs();
-  absl::StatusOr<UniqueFd> fd = ConnectUnix(sh.socket, kPollInterval);
+  absl::StatusOr<UniqueFd> fd =
+      ConnectUnix(sh.socket, kPollInterval, sh.deadline_ns);
   if (!fd.ok()) return Fail(c, fd.status());
   c->fd = *std::move(fd);
   absl::Status s =
@@ -227,7 +228,7 @@ class Sampler {
 struct Results {
   int64_t first_ns = INT64_MAX, last_ns = 0;
   int64_t records = 0, stalled_records = 0;
-  int errors = 0, gave_up = 0, stalled_gave_up = 0;
+  int errors = 0, gave_up = 0, stalled_gave_up = 0, healthy_clients = 0;
   std::vector<int64_t> send_ns, stalled_send_ns, connect_ns;
   std::string first_error;
   TreeStats server_before, server_after;
@@ -237,7 +238,12 @@ struct Results {
   int64_t missing = 0;
   bool checked = false;
 
-  double seconds() const { return (last_ns - first_ns) / 1e9; }
+  double seconds() const {
+    return last_ns > first_ns ? (last_ns - first_ns) / 1e9 : 0;
+  }
+  double records_per_s() const {
+    return seconds() > 0 ? records / seconds() : 0;
+  }
 };
 
 void Collect(const std::vector<Client>& clients, Results* r) {
@@ -252,12 +258,14 @@ void Collect(const std::vector<Client>& clients, Results* r) {
                                 c.send_ns.end());
       continue;
     }
+    r->healthy_clients++;
     r->last_ns = std::max(r->last_ns, c.end_ns);
     r->records += c.records_sent;
     r->gave_up += c.gave_up;
     r->errors += !c.error.empty();
     r->send_ns.insert(r->send_ns.end(), c.send_ns.begin(), c.send_ns.end());
   }
+  if (r->healthy_clients == 0) r->last_ns = r->first_ns;  // No throughput.
   std::sort(r->send_ns.begin(), r->send_ns.end());
   std::sort(r->stalled_send_ns.begin(), r->stalled_send_ns.end());
   std::sort(r->connect_ns.begin(), r->connect_ns.end());
@@ -265,8 +273,11 @@ void Collect(const std::vector<Client>& clients, Results* r) {
 
 void CheckHealthyFiles(const Shared& sh, const std::vector<Client>& clients,
                        Results* r) {
-  std::vector<std::string> files(sh.paths.begin() + FLAGS_stalled_files,
-                                 sh.paths.end());
+  std::vector<std::string> files;
+  for (int i = FLAGS_stalled_files; i < FLAGS_files; ++i) {
+    // A file nobody managed to open is absent: its records are missing.
+    if (access(sh.paths[i].c_str(), F_OK) == 0) files.push_back(sh.paths[i]);
+  }
   absl::StatusOr<CheckReport> report =
       CheckFiles(files, {.record_size = static_cast<size_t>(FLAGS_size)});
   if (!report.ok()) {
@@ -293,14 +304,14 @@ double PerRecordUs(double seconds, int64_t records) {
 
 void PrintSummary(const Results& r) {
   const double secs = r.seconds();
-  const double mb = r.records * static_cast<double>(FLAGS_size) / 1e6;
   const double server_cpu = r.server_after.cpu_s - r.server_before.cpu_s;
   printf(
       "offlog_load: %d clients, %d files (%d stalled), %d B records, "
       "%d per send\n",
       FLAGS_clients, FLAGS_files, FLAGS_stalled_files, FLAGS_size, FLAGS_batch);
   printf("  throughput: %ld records in %.3f s = %.0f records/s, %.1f MB/s\n",
-         r.records, secs, r.records / secs, mb / secs);
+         r.records, secs, r.records_per_s(),
+         r.records_per_s() * FLAGS_size / 1e6);
   printf(
       "  send() latency us: p50 %.1f p99 %.1f p99.9 %.1f max %.1f (%zu "
       "calls)\n",
@@ -360,9 +371,8 @@ std::string CsvRow(const Results& r) {
       absl::StrCat(FLAGS_rate),
       absl::StrCat(r.records),
       absl::StrFormat("%.4f", secs),
-      absl::StrFormat("%.0f", r.records / secs),
-      absl::StrFormat("%.2f",
-                      r.records * static_cast<double>(FLAGS_size) / 1e6 / secs),
+      absl::StrFormat("%.0f", r.records_per_s()),
+      absl::StrFormat("%.2f", r.records_per_s() * FLAGS_size / 1e6),
       absl::StrFormat("%.2f", Us(Quantile(r.send_ns, .5))),
       absl::StrFormat("%.2f", Us(Quantile(r.send_ns, .99))),
       absl::StrFormat("%.2f", Us(Quantile(r.send_ns, .999))),

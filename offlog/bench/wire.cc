@@ -24,7 +24,8 @@ int64_t NowNs() {
 }
 
 absl::StatusOr<UniqueFd> ConnectUnix(const std::string& socket_path,
-                                     absl::Duration poll_interval) {
+                                     absl::Duration poll_interval,
+                                     int64_t deadline_ns) {
   struct sockaddr_un addr = {};
   addr.sun_family = AF_UNIX;
   if (socket_path.size() >= sizeof(addr.sun_path)) {
@@ -37,10 +38,15 @@ absl::StatusOr<UniqueFd> ConnectUnix(const std::string& socket_path,
   setsockopt(fd.get(), SOL_SOCKET, SO_SNDTIMEO, &tv, sizeof(tv));
   setsockopt(fd.get(), SOL_SOCKET, SO_RCVTIMEO, &tv, sizeof(tv));
   int rc;
-  do {
+  while (true) {
     rc = connect(fd.get(), reinterpret_cast<struct sockaddr*>(&addr),
                  sizeof(addr));
-  } while (rc != 0 && errno == EINTR);
+    if (rc == 0) break;
+    if (errno == EINTR) continue;
+    // EAGAIN: the listen backlog is full; the server has yet to accept.
+    if (errno != EAGAIN || NowNs() >= deadline_ns) break;
+    usleep(200);
+  }
   if (rc != 0) return absl::ErrnoToStatus(errno, "connect");
   return fd;
 }

@@ -20,11 +20,13 @@ namespace offlog::bench {
 // Nanoseconds on the monotonic clock.
 int64_t NowNs();
 
-// Connects to the Unix socket at `socket_path`. The socket's send and
+// Connects to the Unix socket at `socket_path`, retrying while the listen
+// backlog is full (EAGAIN) until `deadline_ns`. The socket's send and
 // receive calls time out after `poll_interval`, so that callers can check
 // a deadline between them.
 absl::StatusOr<UniqueFd> ConnectUnix(const std::string& socket_path,
-                                     absl::Duration poll_interval);
+                                     absl::Duration poll_interval,
+                                     int64_t deadline_ns);
 
 // Sends all of `data` (MSG_NOSIGNAL). Returns DEADLINE_EXCEEDED when
 // `deadline_ns` passes or `*cancel` becomes true first, with *sent set to the

@@ -11,20 +11,15 @@ namespace offlog {
 namespace {
 
 using ::offlog::client_test::PeerConnection;
-using ::offlog::client_test::TempDir;
-using ::offlog::client_test::TestListener;
 
 constexpr absl::Duration kLong = absl::Seconds(30);
 
-TEST(GlogSinkTest, SendsGlogFormattedRecordsThroughTheServer) {
-  absl::StatusOr<TempDir> dir = TempDir::Create();
-  ASSERT_TRUE(dir.ok()) << dir.status();
-  std::string socket_path = dir->path() + "/s.sock";
-  absl::StatusOr<TestListener> listener = TestListener::Create(socket_path);
-  ASSERT_TRUE(listener.ok()) << listener.status();
+using GlogSinkTest = client_test::PeerTest;
+
+TEST_F(GlogSinkTest, SendsGlogFormattedRecordsThroughTheServer) {
   std::string path, received;
   std::thread peer([&] {
-    absl::StatusOr<PeerConnection> conn = listener->Accept(kLong);
+    absl::StatusOr<PeerConnection> conn = listener_->Accept(kLong);
     ASSERT_TRUE(conn.ok()) << conn.status();
     path = *conn->ReadHandshake(kLong);
     ASSERT_TRUE(conn->SendMessage("OK").ok());
@@ -32,7 +27,7 @@ TEST(GlogSinkTest, SendsGlogFormattedRecordsThroughTheServer) {
     ASSERT_TRUE(conn->SendMessage("BYE").ok());
   });
   ProxyFileOptions options;
-  options.socket_path = socket_path;
+  options.socket_path = socket_path_;
   absl::StatusOr<std::unique_ptr<GlogSink>> sink =
       GlogSink::Install("/var/log/glog.log", options);
   ASSERT_TRUE(sink.ok()) << sink.status();

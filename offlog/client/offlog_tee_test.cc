@@ -83,21 +83,7 @@ TeeResult RunTee(std::vector<std::string> args, const std::string& input) {
   return result;
 }
 
-class OfflogTeeTest : public ::testing::Test {
- protected:
-  void SetUp() override {
-    absl::StatusOr<TempDir> dir = TempDir::Create();
-    ASSERT_TRUE(dir.ok()) << dir.status();
-    dir_.emplace(std::move(*dir));
-    socket_path_ = dir_->path() + "/s.sock";
-    absl::StatusOr<TestListener> listener = TestListener::Create(socket_path_);
-    ASSERT_TRUE(listener.ok()) << listener.status();
-    listener_.emplace(std::move(*listener));
-  }
-  std::optional<TempDir> dir_;
-  std::string socket_path_;
-  std::optional<TestListener> listener_;
-};
+using OfflogTeeTest = client_test::PeerTest;
 
 TEST_F(OfflogTeeTest, AppendsStdinEchoesAndExitsZeroAfterBye) {
   std::string path, received;

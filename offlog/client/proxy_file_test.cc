@@ -23,16 +23,10 @@ using ::offlog::client_test::TestListener;
 
 constexpr absl::Duration kLong = absl::Seconds(30);
 
-class ProxyFileTest : public ::testing::Test {
+class ProxyFileTest : public client_test::PeerTest {
  protected:
   void SetUp() override {
-    absl::StatusOr<TempDir> dir = TempDir::Create();
-    ASSERT_TRUE(dir.ok()) << dir.status();
-    dir_.emplace(std::move(*dir));
-    socket_path_ = dir_->path() + "/s.sock";
-    absl::StatusOr<TestListener> listener = TestListener::Create(socket_path_);
-    ASSERT_TRUE(listener.ok()) << listener.status();
-    listener_.emplace(std::move(*listener));
+    PeerTest::SetUp();
     options_.socket_path = socket_path_;
   }
 
@@ -61,9 +55,6 @@ class ProxyFileTest : public ::testing::Test {
     ASSERT_TRUE(conn.SendMessage("BYE").ok());
   }
 
-  std::optional<TempDir> dir_;
-  std::string socket_path_;
-  std::optional<TestListener> listener_;
   ProxyFileOptions options_;
 };
 

@@ -139,5 +139,15 @@ absl::Status PeerConnection::SetReceiveBuffer(int bytes) {
   return absl::OkStatus();
 }
 
+void PeerTest::SetUp() {
+  absl::StatusOr<TempDir> dir = TempDir::Create();
+  ASSERT_TRUE(dir.ok()) << dir.status();
+  dir_.emplace(std::move(*dir));
+  socket_path_ = dir_->path() + "/s.sock";
+  absl::StatusOr<TestListener> listener = TestListener::Create(socket_path_);
+  ASSERT_TRUE(listener.ok()) << listener.status();
+  listener_.emplace(std::move(*listener));
+}
+
 }  // namespace client_test
 }  // namespace offlog

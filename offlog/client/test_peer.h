@@ -4,12 +4,14 @@
 #ifndef OFFLOG_CLIENT_TEST_PEER_H_
 #define OFFLOG_CLIENT_TEST_PEER_H_
 
+#include <optional>
 #include <string>
 
 #include "absl/status/status.h"
 #include "absl/status/statusor.h"
 #include "absl/strings/string_view.h"
 #include "absl/time/time.h"
+#include "gtest/gtest.h"
 #include "offlog/common/unique_fd.h"
 
 namespace offlog {
@@ -72,6 +74,17 @@ class TestListener {
       : fd_(std::move(fd)), path_(std::move(path)) {}
   UniqueFd fd_;
   std::string path_;
+};
+
+// The setting most client tests share: a temporary directory, and a
+// stand-in server listening in it at socket_path_.
+class PeerTest : public ::testing::Test {
+ protected:
+  void SetUp() override;
+
+  std::optional<TempDir> dir_;
+  std::string socket_path_;
+  std::optional<TestListener> listener_;
 };
 
 // Waits until `fd` is ready for `events` or `deadline` passes; false then.

@@ -81,7 +81,8 @@ class Acceptor {
                                options.rotate_check_interval_ms,
                            .peek_reads = options.peek_reads,
                            .atomic_lines = options.atomic_lines,
-                           .line_hold_ms = options.line_hold_ms},
+                           .line_hold_ms = options.line_hold_ms,
+                           .coalesce_us = options.coalesce_us},
               options.prefork) {
     counts_.started_ms = MonotonicMs();
   }

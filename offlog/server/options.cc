@@ -20,6 +20,7 @@ enum LongOnly {
   kNoPeekReads,
   kLineHoldMs,
   kControlSocket,
+  kCoalesceUs,
 };
 
 const struct option kLongOptions[] = {
@@ -38,6 +39,7 @@ const struct option kLongOptions[] = {
     {"peek-reads", no_argument, nullptr, kPeekReads},
     {"no-peek-reads", no_argument, nullptr, kNoPeekReads},
     {"line-hold-ms", required_argument, nullptr, kLineHoldMs},
+    {"coalesce-us", required_argument, nullptr, kCoalesceUs},
     {"control-socket", required_argument, nullptr, kControlSocket},
     {nullptr, 0, nullptr, 0},
 };
@@ -96,6 +98,8 @@ absl::Status ApplyOption(int opt, const char* arg, ServerOptions* o) {
     case kNoAtomicLines:
       o->atomic_lines = opt == kAtomicLines;
       return absl::OkStatus();
+    case kCoalesceUs:
+      return ParseInt("--coalesce-us", arg, 0, &o->coalesce_us);
     case kLineHoldMs:
       return ParseInt("--line-hold-ms", arg, 0, &o->line_hold_ms);
     case kPeekReads:
@@ -142,7 +146,8 @@ std::string ServerUsage() {
                [-r ROTATE_CHECK_INTERVAL] [--prefork N]
                [--handshake-timeout-ms MS] [--shutdown-timeout-ms MS]
                [--socket-mode OCTAL] [--socket-group GROUP]
-               [--[no-]atomic-lines] [--line-hold-ms MS] [--[no-]peek-reads]
+               [--[no-]atomic-lines] [--line-hold-ms MS] [--coalesce-us US]
+               [--[no-]peek-reads]
                [--control-socket PATH]
 
 offlog file-append service
@@ -175,6 +180,10 @@ options:
                         64 KiB). Default: on. Turn off for binary data.
   --line-hold-ms MS     How long --atomic-lines holds back an unfinished
                         line. Default: 100
+  --coalesce-us US      After a turn that appended less than 16 KiB, a writer
+                        pauses this long so that data gathers and appends
+                        batch up (fewer system calls per record). 0: never.
+                        Default: 200
   --peek-reads, --no-peek-reads
                         Take data out of a client's socket only once it is
                         in the file, so a writer crash loses nothing.

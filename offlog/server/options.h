@@ -26,6 +26,7 @@ struct ServerOptions {
   std::string socket_group;  // Empty: the server's own group.
   bool atomic_lines = true;
   int line_hold_ms = 100;
+  int coalesce_us = 200;
   bool peek_reads = true;
   // --control-socket; unset: the default (see ControlSocketPath), empty:
   // no control socket.

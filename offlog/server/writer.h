@@ -26,6 +26,8 @@ struct WriterConfig {
   // Off for binary data.
   bool atomic_lines = true;
   int line_hold_ms = 100;
+  // Pause after a turn that appended little, so that appends batch up.
+  int coalesce_us = 200;
 };
 
 // Serves clients until told to shut down or the acceptor goes away. Returns

@@ -114,6 +114,25 @@ def isolation_lines(table):
     return out
 
 
+VARIANTS = ("offlogd", "offlogd-noatomic", "offlogd-nopeek")
+
+
+def feature_table(table):
+    out = ["| scenario | " + " | ".join(
+        f"{v} rec/s | {v} server CPU us/rec" for v in VARIANTS) + " |",
+        "|---" * (1 + 2 * len(VARIANTS)) + "|"]
+    for label, servers in table.items():
+        if not any(v in servers for v in VARIANTS[1:]):
+            continue
+        cells = []
+        for v in VARIANTS:
+            r = servers.get(v)
+            cells += [fmt(num(r, "records_per_s")) if r else "",
+                      fmt(num(r, "server_cpu_us_per_record"), 3) if r else ""]
+        out.append(f"| {label} | " + " | ".join(cells) + " |")
+    return out
+
+
 def machine_table(rows):
     out = ["| mode | size | MB/s | calls | p50 us | p99 us | max us | "
            "mean us | note |", "|---" * 9 + "|"]
@@ -223,6 +242,8 @@ def main():
     lines += throughput_table(
         table, [l for l in labels if l.startswith(("s1-", "s2-", "s4-n"))])
     lines += ["", "## Machine limits (same run)", ""] + machine_table(machine)
+    lines += ["", "## Cost of offlogd's safety features", ""]
+    lines += feature_table(table)
     lines += ["", "## Latency (scenario 3)", ""]
     lines += latency_table(table, [l for l in labels if l.startswith("s3-")])
     lines += ["", "## Isolation (scenario 4)", ""] + isolation_lines(table)

@@ -10,7 +10,8 @@
 # scenario starts the server afresh on its own socket (so its peak RSS is the
 # scenario's) and stops it with SIGTERM. An empty --baseline-cmd skips the
 # Python rows; a --server-cmd whose program does not exist skips offlogd's.
-# --scale multiplies every record count (default 1; 0.2 for a smoke run).
+# --scale multiplies every record count (default 1; 0.1 for a smoke run).
+# About 5 minutes on a 2-core machine, plus the build.
 set -euo pipefail
 
 cd "$(dirname "$0")/../.."
@@ -65,6 +66,8 @@ fi
 server_cmd() {
   case "$1" in
     offlogd) echo "$SERVER_CMD" ;;
+    offlogd-noatomic) echo "$SERVER_CMD --no-atomic-lines" ;;
+    offlogd-nopeek) echo "$SERVER_CMD --no-peek-reads" ;;
     python) echo "$BASELINE_CMD" ;;
   esac
 }
@@ -171,6 +174,21 @@ echo "== machine limits"
 for s in "${SERVERS[@]}"; do
   scenarios "$s" 2>&1 | tee -a "$OUT/logs/load-$s.log"
 done
+
+# 7: what offlogd's safety features cost: the same runs with
+# --no-atomic-lines and with --no-peek-reads.
+if [[ " ${SERVERS[*]} " == *" offlogd "* ]]; then
+  for v in offlogd-noatomic offlogd-nopeek; do
+    {
+      load s1-c8-f1 "$v" --clients 8 --files 1 --records "$(n 60000)" \
+        --size 100
+      load s1-c8-f1-b10 "$v" --clients 8 --files 1 --records "$(n 250000)" \
+        --size 100 --batch 10
+      load s2-c8-f1 "$v" --clients 8 --files 1 --records "$(n 2048)" \
+        --size 65536
+    } 2>&1 | tee -a "$OUT/logs/load-$v.log"
+  done
+fi
 
 echo "== report"
 python3 offlog/bench/report.py "$OUT"

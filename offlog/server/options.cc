@@ -14,6 +14,10 @@ enum LongOnly {
   kShutdownTimeout,
   kSocketMode,
   kSocketGroup,
+  kAllowUid,
+  kAllowGid,
+  kAllowDir,
+  kOpenAsServerUser,
 };
 
 const struct option kLongOptions[] = {
@@ -27,6 +31,10 @@ const struct option kLongOptions[] = {
     {"shutdown-timeout-ms", required_argument, nullptr, kShutdownTimeout},
     {"socket-mode", required_argument, nullptr, kSocketMode},
     {"socket-group", required_argument, nullptr, kSocketGroup},
+    {"allow-uid", required_argument, nullptr, kAllowUid},
+    {"allow-gid", required_argument, nullptr, kAllowGid},
+    {"allow-dir", required_argument, nullptr, kAllowDir},
+    {"open-as-server-user", no_argument, nullptr, kOpenAsServerUser},
     {nullptr, 0, nullptr, 0},
 };
 
@@ -81,6 +89,18 @@ absl::Status ApplyOption(int opt, const char* arg, ServerOptions* o) {
     case kSocketGroup:
       o->socket_group = arg;
       return absl::OkStatus();
+    case kAllowUid:
+      o->allow_uid.push_back(arg);
+      return absl::OkStatus();
+    case kAllowGid:
+      o->allow_gid.push_back(arg);
+      return absl::OkStatus();
+    case kAllowDir:
+      o->allow_dir.push_back(arg);
+      return absl::OkStatus();
+    case kOpenAsServerUser:
+      o->open_as_server_user = true;
+      return absl::OkStatus();
     default:
       return absl::InvalidArgumentError("unrecognized arguments (see --help)");
   }
@@ -118,6 +138,8 @@ std::string ServerUsage() {
                [-r ROTATE_CHECK_INTERVAL] [--prefork N]
                [--handshake-timeout-ms MS] [--shutdown-timeout-ms MS]
                [--socket-mode OCTAL] [--socket-group GROUP]
+               [--allow-uid USERS] [--allow-gid GROUPS] [--allow-dir DIR]
+               [--open-as-server-user]
 
 offlog file-append service
 
@@ -142,6 +164,15 @@ options:
                         Default: 10000
   --socket-mode OCTAL   Permissions of the socket file. Default: 0600
   --socket-group GROUP  Group of the socket file. Default: the server's group.
+  --allow-uid USERS     Serve only these users (comma-separated names or
+                        numbers; repeatable), or members of --allow-gid.
+                        Default: anyone who can connect to the socket.
+  --allow-gid GROUPS    Serve only members (primary or supplementary) of
+                        these groups, or users of --allow-uid.
+  --allow-dir DIR       Accept only target paths below DIR (repeatable);
+                        symlinks below DIR are not followed.
+  --open-as-server-user When running as root, open files as root instead of
+                        with the client's uid, gid and groups.
 )";
 }
 

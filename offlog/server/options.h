@@ -23,6 +23,14 @@ struct ServerOptions {
   int shutdown_timeout_ms = 10000;
   mode_t socket_mode = 0600;
   std::string socket_group;  // Empty: the server's own group.
+  // Comma-separated user/group names or numbers, one entry per flag given;
+  // empty: anyone who can connect. See credentials.h.
+  std::vector<std::string> allow_uid;
+  std::vector<std::string> allow_gid;
+  // Directories target paths must lie below; empty: anywhere.
+  std::vector<std::string> allow_dir;
+  // As root: open files as root rather than as the client.
+  bool open_as_server_user = false;
   bool help = false;
 };
 

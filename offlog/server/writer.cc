@@ -16,6 +16,8 @@
 #include "offlog/common/protocol.h"
 #include "offlog/common/pyerror.h"
 #include "offlog/server/channel.h"
+#include "offlog/server/confine.h"
+#include "offlog/server/credentials.h"
 #include "offlog/server/server_log.h"
 
 namespace offlog {
@@ -58,6 +60,9 @@ class Writer {
   // Sends one framed message without blocking; false if it did not fit.
   bool SendMessage(Client& c, absl::string_view msg);
   int OpenTarget();
+  // Takes on the credentials a kAssign asks for (channel.h's
+  // kAssignAsClient); false if this writer cannot serve that client.
+  bool AdoptCredentials(const ChannelMessage& msg);
   int WriteAll(absl::string_view data);
   void CheckRotation();
   int NextTimeoutMs() const;
@@ -69,6 +74,9 @@ class Writer {
   UniqueFd epoll_;
   UniqueFd file_;
   std::string path_;  // Normalised target path; empty when idle.
+  // Set once this process has dropped to a client's credentials (for good:
+  // it serves only clients with the same key until it exits).
+  std::string creds_key_;
   absl::flat_hash_map<uint64_t, Client> clients_;
   std::vector<char> buf_ = std::vector<char>(kReadSize);
   int64_t next_rotation_check_ms_ = 0;
@@ -148,10 +156,9 @@ void Writer::OnChannelReadable() {
 
 int Writer::OpenTarget() {
   stats_->busy_since_ms = MonotonicMs();
-  int fd = open(path_.c_str(), O_WRONLY | O_CREAT | O_APPEND | O_CLOEXEC, 0666);
-  int err = errno;
+  int fd = OpenForAppend(path_, config_.allowed_dirs);
   stats_->busy_since_ms = 0;
-  if (fd < 0) return err;
+  if (fd < 0) return -fd;
   file_.Reset(fd);
   next_rotation_check_ms_ = MonotonicMs() + config_.rotate_check_interval_ms;
   return 0;
@@ -170,6 +177,11 @@ void Writer::OnAssign(ChannelMessage msg) {
   }
   int flags = fcntl(c.fd.get(), F_GETFL);
   fcntl(c.fd.get(), F_SETFL, flags | O_NONBLOCK);
+  if (!AdoptCredentials(msg)) {
+    SendMessage(c, FormatOsError(EACCES, c.raw_path));
+    EndClient(id, Ending::kServerClosed);
+    return;
+  }
   if (path_.empty()) path_ = msg.path;
   if (!file_) {
     if (int err = OpenTarget(); err != 0) {
@@ -198,6 +210,26 @@ void Writer::OnAssign(ChannelMessage msg) {
     SendMessage(c, kErrServerExited);
     shutdown(c.fd.get(), SHUT_RD);
   }
+}
+
+bool Writer::AdoptCredentials(const ChannelMessage& msg) {
+  if (!(msg.header.assign_flags & kAssignAsClient)) return creds_key_.empty();
+  PeerCredentials cred;
+  cred.pid = msg.header.pid;
+  cred.uid = msg.header.uid;
+  cred.gid = msg.header.gid;
+  cred.groups = msg.groups;
+  std::string key = CredentialsKey(cred);
+  if (!creds_key_.empty()) return key == creds_key_;
+  if (absl::Status s = DropToCredentials(cred); !s.ok()) {
+    // Half-changed credentials are unsafe to go on with: exit, and the
+    // acceptor passes the client to a fresh writer.
+    LogError("writer %d: cannot take on uid %d gid %d: %s", getpid(), cred.uid,
+             cred.gid, s.ToString());
+    _exit(1);
+  }
+  creds_key_ = std::move(key);
+  return true;
 }
 
 void Writer::OnClose() {

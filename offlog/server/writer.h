@@ -8,6 +8,9 @@
 #ifndef OFFLOG_SERVER_WRITER_H_
 #define OFFLOG_SERVER_WRITER_H_
 
+#include <string>
+#include <vector>
+
 #include "offlog/common/unique_fd.h"
 #include "offlog/server/writer_stats.h"
 
@@ -19,12 +22,13 @@ struct WriterConfig {
   // acceptor can hand the sockets to a new writer if this one dies and no
   // byte is lost (at most the batch in flight is written twice).
   bool peek_reads = true;
+  // --allow-dir, normalised: open confined beneath these (confine.h).
+  std::vector<std::string> allowed_dirs;
 };
 
 // Serves clients until told to shut down or the acceptor goes away. Returns
 // the process exit code. `stats` is shared memory the acceptor reads.
-int RunWriter(UniqueFd channel, const WriterConfig& config,
-              WriterStats* stats);
+int RunWriter(UniqueFd channel, const WriterConfig& config, WriterStats* stats);
 
 }  // namespace offlog
 

@@ -199,8 +199,10 @@ void Writer::OnAssign(ChannelMessage msg) {
           EscapeForLog(path_));
   bool resumed = msg.header.flags != 0;
   if (!resumed && !SendMessage(c, kMsgOk)) {
-    EndClient(id, Ending::kServerClosed);
-    return;
+    // It cannot hear us: it closed without SHUT_WR, or refuses to read.
+    // Take nothing more from it, but still write what it sent before, which
+    // stays readable after SHUT_RD; its EOF then ends it.
+    shutdown(c.fd.get(), SHUT_RD);
   }
   epoll_event ev = {};
   ev.events = EPOLLIN;

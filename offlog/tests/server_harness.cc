@@ -80,6 +80,11 @@ std::string OfflogdPath() {
 
 absl::StatusOr<std::unique_ptr<ServerProcess>> ServerProcess::Start(
     std::vector<std::string> extra_args) {
+  return Start(std::move(extra_args), StartOptions());
+}
+
+absl::StatusOr<std::unique_ptr<ServerProcess>> ServerProcess::Start(
+    std::vector<std::string> extra_args, const StartOptions& options) {
   auto s = std::make_unique<ServerProcess>();
   s->socket_path_ = s->dir_.File("s.sock");
   // A socket path of the test's own choosing replaces the default one.
@@ -109,6 +114,10 @@ absl::StatusOr<std::unique_ptr<ServerProcess>> ServerProcess::Start(
     dup2(log, STDOUT_FILENO);
     dup2(log, STDERR_FILENO);
     setenv("NOTIFY_SOCKET", notify_path.c_str(), 1);
+    if (options.nofile != 0) {
+      rlimit rl = {options.nofile, options.nofile};
+      if (setrlimit(RLIMIT_NOFILE, &rl) != 0) _exit(126);
+    }
     execv(argv[0], argv.data());
     _exit(127);
   }

@@ -5,6 +5,7 @@
 #ifndef OFFLOG_TESTS_SERVER_HARNESS_H_
 #define OFFLOG_TESTS_SERVER_HARNESS_H_
 
+#include <sys/resource.h>
 #include <sys/types.h>
 
 #include <memory>
@@ -37,6 +38,12 @@ class TempDir {
 // The path of the built offlogd: from the test's runfiles, or $OFFLOGD.
 std::string OfflogdPath();
 
+// How to run offlogd beyond its arguments.
+struct StartOptions {
+  // When nonzero, offlogd runs with RLIMIT_NOFILE (soft and hard) at this.
+  rlim_t nofile = 0;
+};
+
 class ServerProcess {
  public:
   // Starts offlogd with `-s <dir>/s.sock --notify` plus `extra_args` (whose
@@ -44,6 +51,8 @@ class ServerProcess {
   // returns once it has said READY=1 on a NOTIFY_SOCKET made for it.
   static absl::StatusOr<std::unique_ptr<ServerProcess>> Start(
       std::vector<std::string> extra_args = {});
+  static absl::StatusOr<std::unique_ptr<ServerProcess>> Start(
+      std::vector<std::string> extra_args, const StartOptions& options);
   ServerProcess() = default;  // Use Start().
   ~ServerProcess();           // SIGKILLs the server if it still runs.
 

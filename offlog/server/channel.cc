@@ -36,7 +36,7 @@ absl::StatusOr<ChannelMessage> RecvChannelMessage(int sock) {
     return absl::InvalidArgumentError("bad channel message");
   }
   msg.groups.resize(msg.header.ngroups);
-  memcpy(msg.groups.data(), rest.data(), groups_bytes);
+  if (groups_bytes > 0) memcpy(msg.groups.data(), rest.data(), groups_bytes);
   rest.remove_prefix(groups_bytes);
   if (msg.header.raw_path_len > rest.size()) {
     return absl::InvalidArgumentError("bad channel message");

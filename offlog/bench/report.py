@@ -27,11 +27,32 @@ def ratio(a, b):
     return f"{a / b:.2f}x" if a and b else "n/a"
 
 
+def median(values):
+    values = sorted(values)
+    n = len(values)
+    return values[n // 2] if n % 2 else (values[n // 2 - 1] + values[n // 2]) / 2
+
+
+def merge(rows):
+    """One row whose numeric columns are the medians over `rows`."""
+    out = dict(rows[0])
+    for key in out:
+        try:
+            vals = [float(r[key]) for r in rows]
+        except (TypeError, ValueError):
+            continue
+        m = median(vals)
+        out[key] = f"{m:.3f}".rstrip("0").rstrip(".") if m % 1 else str(int(m))
+    out["runs"] = str(len(rows))
+    return out
+
+
 def by_label(rows):
-    table = {}
+    groups = {}
     for r in rows:
-        table.setdefault(r["label"], {})[r["server"]] = r
-    return table
+        groups.setdefault(r["label"], {}).setdefault(r["server"], []).append(r)
+    return {label: {s: merge(rs) for s, rs in servers.items()}
+            for label, servers in groups.items()}
 
 
 def fmt(v, digits=0):
@@ -234,10 +255,14 @@ def plots(out_dir, table, machine):
 def main():
     out_dir = sys.argv[1]
     rows = read(os.path.join(out_dir, "results.csv"))
-    machine = read(os.path.join(out_dir, "machine.csv"))
+    machine_runs = {}
+    for r in read(os.path.join(out_dir, "machine.csv")):
+        machine_runs.setdefault(r["mode"], []).append(r)
+    machine = [merge(rs) for rs in machine_runs.values()]
     table = by_label(rows)
     labels = list(table)
     lines = ["# offlog benchmark summary", "",
+             "Medians of each column over the runs of each scenario.", "",
              "## Throughput and server CPU", ""]
     lines += throughput_table(
         table, [l for l in labels if l.startswith(("s1-", "s2-", "s4-n"))])

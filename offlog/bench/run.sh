@@ -4,14 +4,16 @@
 # writes results.csv, machine.csv, summary.md and PNG plots.
 #
 #   offlog/bench/run.sh [--out DIR] [--server-cmd CMD] [--baseline-cmd CMD]
-#                       [--orig DIR] [--scale N]
+#                       [--orig DIR] [--scale N] [--repeat N]
 #
 # CMD is a shell command with {socket} standing for the socket path; each
 # scenario starts the server afresh on its own socket (so its peak RSS is the
 # scenario's) and stops it with SIGTERM. An empty --baseline-cmd skips the
 # Python rows; a --server-cmd whose program does not exist skips offlogd's.
 # --scale multiplies every record count (default 1; 0.1 for a smoke run).
-# About 5 minutes on a 2-core machine, plus the build.
+# --repeat runs the throughput scenarios (1, 2 and the feature costs) and the
+# machine limits N times (default 3) for medians; the others run once.
+# About 8 minutes on a 2-core machine with the defaults, plus the build.
 set -euo pipefail
 
 cd "$(dirname "$0")/../.."
@@ -20,6 +22,7 @@ SERVER_CMD='bazel-bin/offlog/server/offlogd -s {socket}'
 BASELINE_CMD='python3 -m offlog -s {socket}'
 ORIG=/tmp/orig
 SCALE=1
+REPEAT=3
 while [[ $# -gt 0 ]]; do
   case "$1" in
     --out) OUT="$2"; shift 2 ;;
@@ -27,6 +30,7 @@ while [[ $# -gt 0 ]]; do
     --baseline-cmd) BASELINE_CMD="$2"; shift 2 ;;
     --orig) ORIG="$2"; shift 2 ;;
     --scale) SCALE="$2"; shift 2 ;;
+    --repeat) REPEAT="$2"; shift 2 ;;
     *) echo "unknown argument: $1" >&2; exit 2 ;;
   esac
 done
@@ -135,7 +139,7 @@ isolation() {
   stop_server
 }
 
-scenarios() {
+throughput_scenarios() {
   local s="$1"
   # 1: 100-byte records, one send() per record, then 10 per send().
   load s1-c1-f1 "$s" --clients 1 --files 1 --records "$(n 200000)" --size 100
@@ -145,14 +149,18 @@ scenarios() {
         --records "$(n $((480000 / c)))" --size 100
     done
   done
-  load s1-c8-f1-b10 "$s" --clients 8 --files 1 --records "$(n 250000)" \
+  load s1-c8-f1-b10 "$s" --clients 8 --files 1 --records "$(n 150000)" \
     --size 100 --batch 10
-  load s1-c8-f8-b10 "$s" --clients 8 --files 8 --records "$(n 250000)" \
+  load s1-c8-f8-b10 "$s" --clients 8 --files 8 --records "$(n 150000)" \
     --size 100 --batch 10
   # 2: 64 KiB writes (bandwidth).
   load s2-c1-f1 "$s" --clients 1 --files 1 --records "$(n 8192)" --size 65536
   load s2-c8-f1 "$s" --clients 8 --files 1 --records "$(n 2048)" --size 65536
   load s2-c8-f8 "$s" --clients 8 --files 8 --records "$(n 2048)" --size 65536
+}
+
+other_scenarios() {
+  local s="$1"
   # 3: one paced client's send() latency, healthy and stalled target.
   load s3-healthy "$s" --clients 1 --files 1 --records "$(n 40000)" \
     --size 100 --rate 20000
@@ -168,27 +176,37 @@ scenarios() {
     --threads 200 --timeout_s 60
 }
 
-echo "== machine limits"
-"$OUT/bin/disk_baseline" --mode all --out "$MACHINE" --dir /tmp \
-  --bytes "$(n 1073741824)" | tee "$OUT/logs/machine.log"
-for s in "${SERVERS[@]}"; do
-  scenarios "$s" 2>&1 | tee -a "$OUT/logs/load-$s.log"
-done
-
 # 7: what offlogd's safety features cost: the same runs with
 # --no-atomic-lines and with --no-peek-reads.
-if [[ " ${SERVERS[*]} " == *" offlogd "* ]]; then
+feature_scenarios() {
+  [[ " ${SERVERS[*]} " == *" offlogd "* ]] || return 0
   for v in offlogd-noatomic offlogd-nopeek; do
     {
       load s1-c8-f1 "$v" --clients 8 --files 1 --records "$(n 60000)" \
         --size 100
-      load s1-c8-f1-b10 "$v" --clients 8 --files 1 --records "$(n 250000)" \
+      load s1-c8-f1-b10 "$v" --clients 8 --files 1 --records "$(n 150000)" \
         --size 100 --batch 10
       load s2-c8-f1 "$v" --clients 8 --files 1 --records "$(n 2048)" \
         --size 65536
     } 2>&1 | tee -a "$OUT/logs/load-$v.log"
   done
-fi
+}
+
+# The throughput scenarios and the machine limits run --repeat times,
+# interleaved so that a noisy neighbour hits every server alike; report.py
+# takes the median of each column.
+for rep in $(seq "$REPEAT"); do
+  echo "== round $rep of $REPEAT: machine limits"
+  "$OUT/bin/disk_baseline" --mode all --out "$MACHINE" --dir /tmp \
+    --bytes "$(n 1073741824)" | tee -a "$OUT/logs/machine.log"
+  for s in "${SERVERS[@]}"; do
+    throughput_scenarios "$s" 2>&1 | tee -a "$OUT/logs/load-$s.log"
+  done
+  feature_scenarios
+done
+for s in "${SERVERS[@]}"; do
+  other_scenarios "$s" 2>&1 | tee -a "$OUT/logs/load-$s.log"
+done
 
 echo "== report"
 python3 offlog/bench/report.py "$OUT"

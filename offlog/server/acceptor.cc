@@ -19,6 +19,7 @@
 #include "absl/container/flat_hash_map.h"
 #include "offlog/common/protocol.h"
 #include "offlog/common/pyerror.h"
+#include "offlog/server/admission.h"
 #include "offlog/server/channel.h"
 #include "offlog/server/control.h"
 #include "offlog/server/pool.h"
@@ -51,7 +52,7 @@ constexpr absl::string_view kErrNoWriter =
 struct Pending {
   UniqueFd fd;
   uint64_t id = 0;
-  ucred cred = {};
+  absl::StatusOr<PeerCredentials> cred;
   HandshakeParser parser;
 };
 
@@ -63,7 +64,7 @@ struct Handed {
   pid_t writer = 0;
   std::string raw_path;
   std::string path;
-  ucred cred = {};
+  PeerCredentials cred;
 };
 
 void SendFramed(int fd, absl::string_view msg) {
@@ -77,13 +78,8 @@ class Acceptor {
       : options_(options),
         listener_(std::move(listener)),
         control_listener_(std::move(control)),
-        pool_(WriterConfig{.rotate_check_interval_ms =
-                               options.rotate_check_interval_ms,
-                           .peek_reads = options.peek_reads,
-                           .atomic_lines = options.atomic_lines,
-                           .line_hold_ms = options.line_hold_ms,
-                           .coalesce_us = options.coalesce_us},
-              options.prefork) {
+        admission_(Admission::FromOptions(options).value_or(Admission())),
+        pool_(WriterConfigFor(options, admission_), options.prefork) {
     counts_.started_ms = MonotonicMs();
   }
 
@@ -124,11 +120,24 @@ class Acceptor {
   void AbandonWriters();
   uint64_t UnreadBytes(pid_t writer) const;
 
+  static WriterConfig WriterConfigFor(const ServerOptions& options,
+                                      const Admission& admission) {
+    return WriterConfig{
+        .rotate_check_interval_ms = options.rotate_check_interval_ms,
+        .peek_reads = options.peek_reads,
+        .atomic_lines = options.atomic_lines,
+        .line_hold_ms = options.line_hold_ms,
+        .coalesce_us = options.coalesce_us,
+        .allowed_dirs = admission.allowed_dirs()};
+  }
+
   ServerOptions options_;
   Listener listener_;
   Listener control_listener_;  // Moved into control_ by SetUp.
   std::unique_ptr<ControlServer> control_;
   AcceptorCounts counts_;
+  // main() has checked that the options build an Admission.
+  Admission admission_;
   WriterPool pool_;
   UniqueFd epoll_;
   UniqueFd signal_fd_;
@@ -280,8 +289,7 @@ void Acceptor::OnListenerReadable() {
     Pending p;
     p.fd.Reset(fd);
     p.id = next_client_id_++;
-    socklen_t len = sizeof(p.cred);
-    getsockopt(fd, SOL_SOCKET, SO_PEERCRED, &p.cred, &len);
+    p.cred = ReadPeerCredentials(fd);
     LogInfo("Client %d connected", p.id);
     Watch(fd, Key(kPending, p.id));
     deadlines_.emplace_back(MonotonicMs() + options_.handshake_timeout_ms,
@@ -340,6 +348,12 @@ void Acceptor::OnPendingReadable(uint64_t id) {
     RefusePending(id, err);
     return;
   }
+  if (std::string refusal = admission_.Check(id, p.cred, p.parser.path(),
+                                             NormalizePath(p.parser.path()));
+      !refusal.empty()) {
+    RefusePending(id, refusal);
+    return;
+  }
   HandOff(id);
 }
 
@@ -373,12 +387,14 @@ void Acceptor::HandOff(uint64_t id) {
   h.fd = std::move(p.fd);
   h.raw_path = p.parser.path();
   h.path = NormalizePath(h.raw_path);
-  h.cred = p.cred;
+  h.cred = *std::move(p.cred);  // Admission::Check refuses unknown ones.
   Assign(id, h);
 }
 
 void Acceptor::Assign(uint64_t id, Handed& h) {
-  absl::StatusOr<WriterProc*> w = pool_.ForPath(h.path);
+  bool as_client = admission_.OpensAsClient(h.cred);
+  absl::StatusOr<WriterProc*> w =
+      pool_.ForPath(h.path, as_client ? CredentialsKey(h.cred) : "", as_client);
   if (!w.ok()) {
     LogError("Client %d: %s", id, w.status().ToString());
     RefuseHanded(id, kErrNoWriter);
@@ -391,8 +407,9 @@ void Acceptor::Assign(uint64_t id, Handed& h) {
   header.pid = h.cred.pid;
   header.uid = h.cred.uid;
   header.gid = h.cred.gid;
+  header.assign_flags = as_client ? kAssignAsClient : 0;
   absl::Status s = SendChannelMessage((*w)->channel.get(), header, h.raw_path,
-                                      h.path, h.fd.get());
+                                      h.path, h.fd.get(), h.cred.groups);
   // A failed send means the writer just died: its exit is handled when it
   // is reaped, and this client is re-passed with its other clients then.
   h.writer = (*w)->pid;
@@ -494,7 +511,7 @@ void Acceptor::OnWriterExit(pid_t pid, int status) {
     if (h.writer == pid) orphans.push_back(id);
   }
   std::sort(orphans.begin(), orphans.end());  // Keep arrival order.
-  bool give_up = !w->path.empty() && CrashedTooOften(w->path);
+  bool give_up = !w->path.empty() && CrashedTooOften(w->key);
   for (uint64_t id : orphans) {
     if (give_up || shutting_down_) {
       RefuseHanded(id, give_up ? kErrWriterCrashed : kErrServerExited);

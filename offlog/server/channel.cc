@@ -9,10 +9,14 @@ namespace offlog {
 
 absl::Status SendChannelMessage(int sock, const ChannelHeader& header,
                                 absl::string_view raw_path,
-                                absl::string_view path, int fd) {
+                                absl::string_view path, int fd,
+                                const std::vector<gid_t>& groups) {
   ChannelHeader h = header;
   h.raw_path_len = static_cast<uint32_t>(raw_path.size());
+  h.ngroups = static_cast<uint32_t>(groups.size());
   std::string buf(reinterpret_cast<const char*>(&h), sizeof(h));
+  buf.append(reinterpret_cast<const char*>(groups.data()),
+             groups.size() * sizeof(gid_t));
   absl::StrAppend(&buf, raw_path, path);
   return SendWithFd(sock, buf, fd);
 }
@@ -27,6 +31,13 @@ absl::StatusOr<ChannelMessage> RecvChannelMessage(int sock) {
   memcpy(&msg.header, got->payload.data(), sizeof(ChannelHeader));
   absl::string_view rest(got->payload);
   rest.remove_prefix(sizeof(ChannelHeader));
+  size_t groups_bytes = size_t{msg.header.ngroups} * sizeof(gid_t);
+  if (groups_bytes > rest.size()) {
+    return absl::InvalidArgumentError("bad channel message");
+  }
+  msg.groups.resize(msg.header.ngroups);
+  if (groups_bytes > 0) memcpy(msg.groups.data(), rest.data(), groups_bytes);
+  rest.remove_prefix(groups_bytes);
   if (msg.header.raw_path_len > rest.size()) {
     return absl::InvalidArgumentError("bad channel message");
   }

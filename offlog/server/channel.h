@@ -1,7 +1,8 @@
 // Messages between the acceptor and a writer process, over a SOCK_SEQPACKET
 // socketpair (one per writer). Each message is one datagram: a fixed header,
-// then for kAssign the client's path as sent and the normalised path it is
-// routed (and opened) by, with the client's socket attached (SCM_RIGHTS).
+// then for kAssign the client's supplementary groups, the client's path as
+// sent and the normalised path it is routed (and opened) by, with the
+// client's socket attached (SCM_RIGHTS).
 //
 // The acceptor counts the clients it has assigned to a writer and the writer
 // reports each one it is done with, in order, on the same channel; so when
@@ -14,6 +15,7 @@
 
 #include <cstdint>
 #include <string>
+#include <vector>
 
 #include "absl/status/statusor.h"
 #include "absl/strings/string_view.h"
@@ -43,6 +45,8 @@ struct ChannelHeader {
   uint32_t uid;
   uint32_t gid;
   uint32_t raw_path_len;  // Bytes of the path as sent; the rest is normalised.
+  uint32_t ngroups;       // kAssign: supplementary groups before the paths.
+  uint32_t assign_flags;  // kAssign: kAssignAsClient.
   // kStats.
   uint64_t clients;
   uint64_t bytes_written;
@@ -52,19 +56,27 @@ struct ChannelHeader {
   int64_t busy_since_unix_ms;  // 0 when not inside a write().
 };
 
+// kAssign: the writer must open the file as the client (uid, gid, groups),
+// dropping root for good before its first open.
+inline constexpr uint32_t kAssignAsClient = 1;
+
 struct ChannelMessage {
   ChannelHeader header = {};
+  std::vector<gid_t> groups;
   std::string raw_path;
   std::string path;
   UniqueFd fd;
 };
 
-// Largest datagram: header plus two paths of at most PATH_MAX bytes.
-inline constexpr size_t kMaxChannelMessage = sizeof(ChannelHeader) + 2 * 4097;
+// Largest datagram: header, groups (credentials.h's kMaxPeerGroups) and two
+// paths of at most PATH_MAX bytes.
+inline constexpr size_t kMaxChannelMessage =
+    sizeof(ChannelHeader) + 4096 * sizeof(gid_t) + 2 * 4097;
 
 absl::Status SendChannelMessage(int sock, const ChannelHeader& header,
                                 absl::string_view raw_path = {},
-                                absl::string_view path = {}, int fd = -1);
+                                absl::string_view path = {}, int fd = -1,
+                                const std::vector<gid_t>& groups = {});
 
 absl::StatusOr<ChannelMessage> RecvChannelMessage(int sock);
 

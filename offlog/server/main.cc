@@ -5,6 +5,7 @@
 #include <cstdio>
 
 #include "offlog/server/acceptor.h"
+#include "offlog/server/admission.h"
 #include "offlog/server/listener.h"
 #include "offlog/server/options.h"
 #include "offlog/server/server_log.h"
@@ -45,6 +46,15 @@ int main(int argc, char** argv) {
   if (options->help) {
     fputs(offlog::ServerUsage().c_str(), stdout);
     return 0;
+  }
+  // Unknown user or group names and relative --allow-dir fail here, before
+  // the socket exists (the acceptor builds the same Admission again).
+  if (absl::StatusOr<offlog::Admission> a =
+          offlog::Admission::FromOptions(*options);
+      !a.ok()) {
+    fprintf(stderr, "offlogd: error: %s\n",
+            std::string(a.status().message()).c_str());
+    return 2;
   }
   signal(SIGPIPE, SIG_IGN);
   RaiseFileLimit();

@@ -21,6 +21,10 @@ enum LongOnly {
   kLineHoldMs,
   kControlSocket,
   kCoalesceUs,
+  kAllowUid,
+  kAllowGid,
+  kAllowDir,
+  kOpenAsServerUser,
 };
 
 const struct option kLongOptions[] = {
@@ -41,6 +45,10 @@ const struct option kLongOptions[] = {
     {"line-hold-ms", required_argument, nullptr, kLineHoldMs},
     {"coalesce-us", required_argument, nullptr, kCoalesceUs},
     {"control-socket", required_argument, nullptr, kControlSocket},
+    {"allow-uid", required_argument, nullptr, kAllowUid},
+    {"allow-gid", required_argument, nullptr, kAllowGid},
+    {"allow-dir", required_argument, nullptr, kAllowDir},
+    {"open-as-server-user", no_argument, nullptr, kOpenAsServerUser},
     {nullptr, 0, nullptr, 0},
 };
 
@@ -109,6 +117,18 @@ absl::Status ApplyOption(int opt, const char* arg, ServerOptions* o) {
     case kControlSocket:
       o->control_socket = arg;
       return absl::OkStatus();
+    case kAllowUid:
+      o->allow_uid.push_back(arg);
+      return absl::OkStatus();
+    case kAllowGid:
+      o->allow_gid.push_back(arg);
+      return absl::OkStatus();
+    case kAllowDir:
+      o->allow_dir.push_back(arg);
+      return absl::OkStatus();
+    case kOpenAsServerUser:
+      o->open_as_server_user = true;
+      return absl::OkStatus();
     default:
       return absl::InvalidArgumentError("unrecognized arguments (see --help)");
   }
@@ -149,6 +169,8 @@ std::string ServerUsage() {
                [--[no-]atomic-lines] [--line-hold-ms MS] [--coalesce-us US]
                [--[no-]peek-reads]
                [--control-socket PATH]
+               [--allow-uid USERS] [--allow-gid GROUPS] [--allow-dir DIR]
+               [--open-as-server-user]
 
 offlog file-append service
 
@@ -192,6 +214,15 @@ options:
                         Socket for offlogctl (owner-only, mode 0600).
                         Default: SOCKET_FILE.ctl; none under socket
                         activation unless given; '' disables it.
+  --allow-uid USERS     Serve only these users (comma-separated names or
+                        numbers; repeatable), or members of --allow-gid.
+                        Default: anyone who can connect to the socket.
+  --allow-gid GROUPS    Serve only members (primary or supplementary) of
+                        these groups, or users of --allow-uid.
+  --allow-dir DIR       Accept only target paths below DIR (repeatable);
+                        symlinks below DIR are not followed.
+  --open-as-server-user When running as root, open files as root instead of
+                        with the client's uid, gid and groups.
 )";
 }
 

@@ -31,6 +31,14 @@ struct ServerOptions {
   // --control-socket; unset: the default (see ControlSocketPath), empty:
   // no control socket.
   std::optional<std::string> control_socket;
+  // Comma-separated user/group names or numbers, one entry per flag given;
+  // empty: anyone who can connect. See credentials.h.
+  std::vector<std::string> allow_uid;
+  std::vector<std::string> allow_gid;
+  // Directories target paths must lie below; empty: anywhere.
+  std::vector<std::string> allow_dir;
+  // As root: open files as root rather than as the client.
+  bool open_as_server_user = false;
   bool help = false;
 };
 

@@ -9,6 +9,7 @@
 #include <cstdlib>
 
 #include "absl/strings/numbers.h"
+#include "absl/strings/str_cat.h"
 #include "offlog/server/server_log.h"
 
 namespace offlog {
@@ -79,8 +80,14 @@ absl::StatusOr<WriterProc*> WriterPool::Spawn() {
   return raw;
 }
 
-absl::StatusOr<WriterProc*> WriterPool::ForPath(absl::string_view path) {
-  auto it = by_path_.find(path);
+absl::StatusOr<WriterProc*> WriterPool::ForPath(absl::string_view path,
+                                                absl::string_view creds_key,
+                                                bool one_shot) {
+  std::string key =
+      creds_key.empty()
+          ? std::string(path)
+          : absl::StrCat(path, absl::string_view("\0", 1), creds_key);
+  auto it = by_path_.find(key);
   if (it != by_path_.end()) return it->second;
   WriterProc* chosen = nullptr;
   for (auto& [pid, w] : writers_) {
@@ -99,7 +106,9 @@ absl::StatusOr<WriterProc*> WriterPool::ForPath(absl::string_view path) {
   const WriterStats& st = *chosen->stats.get();
   chosen->base = {st.bytes_written.load(), st.records_written.load(),
                   st.write_errors.load(), st.last_write_ms.load()};
-  by_path_[chosen->path] = chosen;
+  chosen->key = std::move(key);
+  chosen->one_shot = one_shot;
+  by_path_[chosen->key] = chosen;
   return chosen;
 }
 
@@ -117,14 +126,15 @@ std::vector<WriterProc*> WriterPool::Replenish() {
 }
 
 void WriterPool::StartClosing(WriterProc* w) {
-  auto it = by_path_.find(w->path);
+  auto it = by_path_.find(w->key);
   if (it != by_path_.end() && it->second == w) by_path_.erase(it);
   w->state = WriterProc::State::kClosing;
 }
 
 bool WriterPool::FinishClosing(WriterProc* w) {
   w->path.clear();
-  if (IdleCount() >= prefork_) {
+  w->key.clear();
+  if (w->one_shot || IdleCount() >= prefork_) {
     w->state = WriterProc::State::kRetiring;
     return true;
   }
@@ -142,7 +152,7 @@ std::unique_ptr<WriterProc> WriterPool::Remove(pid_t pid) {
   if (it == writers_.end()) return nullptr;
   std::unique_ptr<WriterProc> w = std::move(it->second);
   writers_.erase(it);
-  auto p = by_path_.find(w->path);
+  auto p = by_path_.find(w->key);
   if (p != by_path_.end() && p->second == w.get()) by_path_.erase(p);
   return w;
 }

@@ -32,6 +32,12 @@ struct WriterProc {
   SharedStats stats;
   State state = State::kIdle;
   std::string path;
+  // What clients share this writer by: the path, plus the credentials it
+  // opens with when acting as the client (see ForPath).
+  std::string key;
+  // It dropped to a client's credentials: it can never serve anyone else,
+  // so it exits once its file is closed instead of going back to the pool.
+  bool one_shot = false;
   uint64_t clients = 0;  // Assigned and not yet reported done.
   bool stall_logged = false;
   // `stats` when the writer took `path`. The shared counters run over the
@@ -50,9 +56,13 @@ class WriterPool {
   // A forked writer keeps only stdio, the log file and its own channel.
   WriterPool(WriterConfig config, int prefork);
 
-  // The writer serving `path`, else an idle one (forking one if none is
-  // idle) now marked busy with `path`.
-  absl::StatusOr<WriterProc*> ForPath(absl::string_view path);
+  // The writer serving `path` for clients with `creds_key` (empty when the
+  // writer opens as the server user), else an idle one (forking one if none
+  // is idle) now marked busy with them; `one_shot` marks a new writer that
+  // will drop to the client's credentials.
+  absl::StatusOr<WriterProc*> ForPath(absl::string_view path,
+                                      absl::string_view creds_key = {},
+                                      bool one_shot = false);
 
   // Forks writers until `prefork` are idle. Returns the new writers, whose
   // channels the caller must watch.
@@ -63,7 +73,8 @@ class WriterPool {
   void StartClosing(WriterProc* w);
 
   // A writer that finished closing: idle again, or retiring when enough are
-  // idle already. Returns true when it should be told to exit.
+  // idle already or it is one-shot. Returns true when it should be told to
+  // exit.
   bool FinishClosing(WriterProc* w);
 
   WriterProc* Find(pid_t pid);

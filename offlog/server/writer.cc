@@ -18,6 +18,8 @@
 #include "offlog/common/protocol.h"
 #include "offlog/common/pyerror.h"
 #include "offlog/server/channel.h"
+#include "offlog/server/confine.h"
+#include "offlog/server/credentials.h"
 #include "offlog/server/server_log.h"
 
 namespace offlog {
@@ -88,6 +90,9 @@ class Writer {
   // Sends one framed message without blocking; false if it did not fit.
   bool SendMessage(Client& c, absl::string_view msg);
   int OpenTarget();
+  // Takes on the credentials a kAssign asks for (channel.h's
+  // kAssignAsClient); false if this writer cannot serve that client.
+  bool AdoptCredentials(const ChannelMessage& msg);
   int WriteAll(absl::string_view data);
   size_t RoomBelowFileSizeLimit(absl::string_view data) const;
   void CheckRotation();
@@ -100,6 +105,9 @@ class Writer {
   UniqueFd epoll_;
   UniqueFd file_;
   std::string path_;  // Normalised target path; empty when idle.
+  // Set once this process has dropped to a client's credentials (for good:
+  // it serves only clients with the same key until it exits).
+  std::string creds_key_;
   absl::flat_hash_map<uint64_t, Client> clients_;
   // Clients with data to read. Client sockets are edge-triggered (data left
   // in a socket on purpose, an unfinished line, must not wake us again), so
@@ -195,10 +203,9 @@ void Writer::OnChannelReadable() {
 
 int Writer::OpenTarget() {
   stats_->busy_since_ms = MonotonicMs();
-  int fd = open(path_.c_str(), O_WRONLY | O_CREAT | O_APPEND | O_CLOEXEC, 0666);
-  int err = errno;
+  int fd = OpenForAppend(path_, config_.allowed_dirs);
   stats_->busy_since_ms = 0;
-  if (fd < 0) return err;
+  if (fd < 0) return -fd;
   file_.Reset(fd);
   next_rotation_check_ms_ = MonotonicMs() + config_.rotate_check_interval_ms;
   return 0;
@@ -217,6 +224,11 @@ void Writer::OnAssign(ChannelMessage msg) {
   }
   int flags = fcntl(c.fd.get(), F_GETFL);
   fcntl(c.fd.get(), F_SETFL, flags | O_NONBLOCK);
+  if (!AdoptCredentials(msg)) {
+    SendMessage(c, FormatOsError(EACCES, c.raw_path));
+    EndClient(id, Ending::kServerClosed);
+    return;
+  }
   if (path_.empty()) path_ = msg.path;
   if (!file_) {
     if (int err = OpenTarget(); err != 0) {
@@ -234,8 +246,10 @@ void Writer::OnAssign(ChannelMessage msg) {
           EscapeForLog(path_));
   bool resumed = msg.header.flags != 0;
   if (!resumed && !SendMessage(c, kMsgOk)) {
-    EndClient(id, Ending::kServerClosed);
-    return;
+    // It cannot hear us: it closed without SHUT_WR, or refuses to read.
+    // Take nothing more from it, but still write what it sent before, which
+    // stays readable after SHUT_RD; its EOF then ends it.
+    shutdown(c.fd.get(), SHUT_RD);
   }
   epoll_event ev = {};
   ev.events = EPOLLIN | EPOLLRDHUP | EPOLLET;
@@ -248,6 +262,26 @@ void Writer::OnAssign(ChannelMessage msg) {
   }
   // Data may have arrived behind the path before this writer had the socket.
   Enqueue(c);
+}
+
+bool Writer::AdoptCredentials(const ChannelMessage& msg) {
+  if (!(msg.header.assign_flags & kAssignAsClient)) return creds_key_.empty();
+  PeerCredentials cred;
+  cred.pid = msg.header.pid;
+  cred.uid = msg.header.uid;
+  cred.gid = msg.header.gid;
+  cred.groups = msg.groups;
+  std::string key = CredentialsKey(cred);
+  if (!creds_key_.empty()) return key == creds_key_;
+  if (absl::Status s = DropToCredentials(cred); !s.ok()) {
+    // Half-changed credentials are unsafe to go on with: exit, and the
+    // acceptor passes the client to a fresh writer.
+    LogError("writer %d: cannot take on uid %d gid %d: %s", getpid(), cred.uid,
+             cred.gid, s.ToString());
+    _exit(1);
+  }
+  creds_key_ = std::move(key);
+  return true;
 }
 
 void Writer::OnClose() {

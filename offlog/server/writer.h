@@ -8,6 +8,9 @@
 #ifndef OFFLOG_SERVER_WRITER_H_
 #define OFFLOG_SERVER_WRITER_H_
 
+#include <string>
+#include <vector>
+
 #include "offlog/common/unique_fd.h"
 #include "offlog/server/writer_stats.h"
 
@@ -28,6 +31,8 @@ struct WriterConfig {
   int line_hold_ms = 100;
   // Pause after a turn that appended little, so that appends batch up.
   int coalesce_us = 200;
+  // --allow-dir, normalised: open confined beneath these (confine.h).
+  std::vector<std::string> allowed_dirs;
 };
 
 // Serves clients until told to shut down or the acceptor goes away. Returns

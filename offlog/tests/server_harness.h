@@ -5,6 +5,7 @@
 #ifndef OFFLOG_TESTS_SERVER_HARNESS_H_
 #define OFFLOG_TESTS_SERVER_HARNESS_H_
 
+#include <sys/resource.h>
 #include <sys/types.h>
 
 #include <functional>

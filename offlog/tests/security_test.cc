@@ -1,0 +1,299 @@
+// Authentication, acting as the client, confinement and the socket file,
+// against the real offlogd. Tests that switch users need real root: they
+// are tagged no-sandbox (Bazel's linux-sandbox maps only root) and skip
+// when not root.
+#include <fcntl.h>
+#include <grp.h>
+#include <poll.h>
+#include <sys/socket.h>
+#include <sys/stat.h>
+#include <sys/wait.h>
+#include <unistd.h>
+
+#include <algorithm>
+#include <functional>
+#include <string>
+#include <thread>
+#include <vector>
+
+#include "absl/strings/match.h"
+#include "absl/strings/str_cat.h"
+#include "absl/time/clock.h"
+#include "gtest/gtest.h"
+#include "offlog/tests/server_harness.h"
+
+namespace offlog {
+namespace testing {
+namespace {
+
+constexpr absl::Duration kDeadline = absl::Seconds(10);
+constexpr uid_t kNobody = 65534;
+
+// Runs `fn` in a child process as uid and gid 65534 with no supplementary
+// groups; returns what it returned, or a description of how it failed.
+std::string RunAsNobody(const std::function<std::string()>& fn,
+                        pid_t* child_pid = nullptr) {
+  int out[2];
+  if (pipe(out) != 0) return "pipe failed";
+  pid_t pid = fork();
+  if (pid < 0) return "fork failed";
+  if (pid == 0) {
+    close(out[0]);
+    std::string result = setgroups(0, nullptr) == 0 && setgid(kNobody) == 0 &&
+                                 setuid(kNobody) == 0
+                             ? fn()
+                             : "could not become 65534";
+    ssize_t ignored = write(out[1], result.data(), result.size());
+    (void)ignored;
+    _exit(0);
+  }
+  close(out[1]);
+  if (child_pid) *child_pid = pid;
+  std::string result;
+  char buf[4096];
+  pollfd p = {out[0], POLLIN, 0};
+  while (poll(&p, 1, absl::ToInt64Milliseconds(kDeadline)) > 0) {
+    ssize_t n = read(out[0], buf, sizeof(buf));
+    if (n <= 0) break;
+    result.append(buf, n);
+  }
+  close(out[0]);
+  waitpid(pid, nullptr, 0);
+  return result;
+}
+
+// As a client: open `path`, send `data`, finish. Returns the first server
+// message, then "+BYE" if the exchange completed.
+std::string Exchange(const std::string& socket, const std::string& path,
+                     const std::string& data) {
+  absl::StatusOr<UniqueFd> fd = OpenTarget(socket, path);
+  if (!fd.ok()) return fd.status().ToString();
+  std::string first = ReadMessage(fd->get(), kDeadline).value_or("(none)");
+  if (first != "OK") return first;
+  if (!SendAll(fd->get(), data).ok()) return "OK+send failed";
+  return "OK+" + FinishAndWaitBye(fd->get(), kDeadline).value_or("(none)");
+}
+
+class SecurityTest : public ::testing::Test {
+ protected:
+  void RequireRoot() {
+    if (geteuid() != 0) GTEST_SKIP() << "needs root (run without sandbox)";
+  }
+  void Start(std::vector<std::string> args) {
+    absl::StatusOr<std::unique_ptr<ServerProcess>> s =
+        ServerProcess::Start(std::move(args));
+    ASSERT_TRUE(s.ok()) << s.status();
+    server_ = *std::move(s);
+    // 65534 must reach the socket inside the test's 0700 directory, and a
+    // directory where it may create files.
+    chmod(server_->dir().c_str(), 0711);
+    pub_ = server_->File("pub");
+    mkdir(pub_.c_str(), 0777);
+    chmod(pub_.c_str(), 0777);
+  }
+  std::string AsNobody(const std::string& path, const std::string& data,
+                       pid_t* pid = nullptr) {
+    std::string socket = server_->socket_path();
+    return RunAsNobody([&] { return Exchange(socket, path, data); }, pid);
+  }
+  static uid_t OwnerOf(const std::string& path) {
+    struct stat st;
+    return stat(path.c_str(), &st) == 0 ? st.st_uid : static_cast<uid_t>(-1);
+  }
+
+  std::unique_ptr<ServerProcess> server_;
+  std::string pub_;
+};
+
+TEST_F(SecurityTest, SocketIsOwnerOnlyByDefaultWhateverTheUmask) {
+  mode_t old = umask(0);
+  Start({});
+  umask(old);
+  struct stat st;
+  ASSERT_EQ(stat(server_->socket_path().c_str(), &st), 0);
+  EXPECT_EQ(st.st_mode & 07777, 0600u);
+  if (geteuid() != 0) return;
+  std::string socket = server_->socket_path();
+  EXPECT_TRUE(absl::StrContains(
+      RunAsNobody([&] { return Connect(socket).status().ToString(); }),
+      "Permission denied"));
+}
+
+TEST_F(SecurityTest, NobodyCannotCreateAFileInRoot) {
+  RequireRoot();
+  const std::string target = "/root/x.log";
+  struct stat st;
+  if (lstat(target.c_str(), &st) == 0) GTEST_SKIP() << target << " exists";
+  Start({"--socket-mode", "0666"});
+  EXPECT_EQ(AsNobody(target, "pwned\n"),
+            "PermissionError: [Errno 13] Permission denied: '/root/x.log'");
+  EXPECT_NE(lstat(target.c_str(), &st), 0) << target << " was created";
+  unlink(target.c_str());
+}
+
+TEST_F(SecurityTest, FilesAreCreatedAsTheClient) {
+  RequireRoot();
+  Start({"--socket-mode", "0666"});
+  std::string mine = pub_ + "/nobody.log";
+  EXPECT_EQ(AsNobody(mine, "n\n"), "OK+BYE");
+  EXPECT_EQ(OwnerOf(mine), kNobody);
+  std::string roots = pub_ + "/root.log";
+  EXPECT_EQ(Exchange(server_->socket_path(), roots, "r\n"), "OK+BYE");
+  EXPECT_EQ(OwnerOf(roots), 0u);
+  // Nobody cannot append to root's file (mode 0644).
+  EXPECT_EQ(AsNobody(roots, "x\n"),
+            absl::StrCat("PermissionError: [Errno 13] Permission denied: '",
+                         roots, "'"));
+  EXPECT_EQ(ReadFileOrEmpty(roots), "r\n");
+}
+
+TEST_F(SecurityTest, TwoUsersOnOnePathGetTheirOwnWriters) {
+  RequireRoot();
+  Start({"--socket-mode", "0666"});
+  std::string shared = pub_ + "/shared.log";
+  {
+    UniqueFd made(open(shared.c_str(), O_WRONLY | O_CREAT | O_CLOEXEC, 0666));
+    fchmod(made.get(), 0666);
+  }
+  absl::StatusOr<UniqueFd> root_client =
+      OpenTarget(server_->socket_path(), shared, "root-1\n");
+  ASSERT_TRUE(root_client.ok());
+  ASSERT_EQ(ReadMessage(root_client->get(), kDeadline).value_or("?"), "OK");
+  // Nobody's client stays connected until told to finish, so that both
+  // writers hold the file at once.
+  int go[2];
+  ASSERT_EQ(pipe(go), 0);
+  std::string socket = server_->socket_path();
+  std::vector<pid_t> holders;
+  std::string nobody;
+  std::thread watcher([&] {
+    absl::Time deadline = absl::Now() + kDeadline;
+    // Two of the server's writers hold the file: poll /proc.
+    while (absl::Now() < deadline) {
+      holders.clear();
+      std::vector<pid_t> writers = ChildPids(server_->pid());
+      for (pid_t p : PidsWithFileOpen(shared)) {
+        if (std::count(writers.begin(), writers.end(), p)) {
+          holders.push_back(p);
+        }
+      }
+      if (holders.size() >= 2) break;
+      absl::SleepFor(absl::Milliseconds(5));
+    }
+    close(go[1]);
+  });
+  nobody = RunAsNobody([&] {
+    close(go[1]);  // The fork's copy: only the watcher's may keep it open.
+    absl::StatusOr<UniqueFd> fd = OpenTarget(socket, shared, "nobody-1\n");
+    if (!fd.ok()) return fd.status().ToString();
+    std::string ok = ReadMessage(fd->get(), kDeadline).value_or("(none)");
+    char c;
+    ssize_t ignored = read(go[0], &c, 1);  // EOF when the watcher is done.
+    (void)ignored;
+    return ok + "+" + FinishAndWaitBye(fd->get(), kDeadline).value_or("?");
+  });
+  watcher.join();
+  close(go[0]);
+  EXPECT_EQ(nobody, "OK+BYE");
+  ASSERT_TRUE(SendAll(root_client->get(), "root-2\n").ok());
+  EXPECT_EQ(FinishAndWaitBye(root_client->get(), kDeadline).value_or("?"),
+            "BYE");
+  EXPECT_EQ(holders.size(), 2u) << "each user has a writer of its own";
+  for (pid_t p : holders) EXPECT_NE(p, server_->pid());
+  std::string content = ReadFileOrEmpty(shared);
+  EXPECT_TRUE(absl::StrContains(content, "root-1\n")) << content;
+  EXPECT_TRUE(absl::StrContains(content, "root-2\n")) << content;
+  EXPECT_TRUE(absl::StrContains(content, "nobody-1\n")) << content;
+}
+
+TEST_F(SecurityTest, OpenAsServerUserOpensAsRoot) {
+  RequireRoot();
+  Start({"--socket-mode", "0666", "--open-as-server-user"});
+  std::string path = pub_ + "/served.log";
+  EXPECT_EQ(AsNobody(path, "s\n"), "OK+BYE");
+  EXPECT_EQ(OwnerOf(path), 0u);
+}
+
+TEST_F(SecurityTest, AllowUidRefusesOthersAtTheHandshake) {
+  RequireRoot();
+  Start({"--socket-mode", "0666", "--allow-uid", "0"});
+  std::string path = pub_ + "/refused.log";
+  pid_t pid = 0;
+  EXPECT_EQ(AsNobody(path, "x\n", &pid),
+            absl::StrCat("PermissionError: [Errno 13] Permission denied: '",
+                         path, "'"));
+  struct stat st;
+  EXPECT_NE(stat(path.c_str(), &st), 0);
+  EXPECT_TRUE(server_
+                  ->WaitForLog(absl::StrCat("uid 65534 (gid 65534, pid ", pid,
+                                            ") is not allowed"),
+                               kDeadline)
+                  .ok());
+  EXPECT_EQ(Exchange(server_->socket_path(), path, "root\n"), "OK+BYE");
+}
+
+TEST_F(SecurityTest, AllowGidAdmitsMembersOfTheGroup) {
+  RequireRoot();
+  Start({"--socket-mode", "0666", "--allow-gid", "65534,4242"});
+  EXPECT_EQ(AsNobody(pub_ + "/member.log", "m\n"), "OK+BYE");
+  // Root is in neither list.
+  std::string root_path = pub_ + "/root.log";
+  EXPECT_EQ(Exchange(server_->socket_path(), root_path, "r\n"),
+            absl::StrCat("PermissionError: [Errno 13] Permission denied: '",
+                         root_path, "'"));
+}
+
+// Confinement needs no root: it runs in the sandbox too.
+class AllowDirTest : public SecurityTest {
+ protected:
+  void SetUp() override {
+    TempDir* dirs = new TempDir();  // Outlives the server; removed below.
+    root_.reset(dirs);
+    allowed_ = dirs->File("allowed");
+    outside_ = dirs->File("outside");
+    mkdir(allowed_.c_str(), 0755);
+    mkdir(outside_.c_str(), 0755);
+    Start({"--allow-dir", allowed_});
+  }
+  std::string Error(const std::string& path) {
+    return absl::StrCat("PermissionError: [Errno 13] Permission denied: '",
+                        path, "'");
+  }
+  std::unique_ptr<TempDir> root_;
+  std::string allowed_, outside_;
+};
+
+TEST_F(AllowDirTest, PathsInsideAreServed) {
+  EXPECT_EQ(Exchange(server_->socket_path(), allowed_ + "/in.log", "i\n"),
+            "OK+BYE");
+  EXPECT_EQ(ReadFileOrEmpty(allowed_ + "/in.log"), "i\n");
+}
+
+TEST_F(AllowDirTest, PathsOutsideAndDotDotAreRefusedByTheAcceptor) {
+  std::string out = outside_ + "/x.log";
+  EXPECT_EQ(Exchange(server_->socket_path(), out, "x"), Error(out));
+  std::string climb = allowed_ + "/../outside/x.log";
+  EXPECT_EQ(Exchange(server_->socket_path(), climb, "x"), Error(climb));
+  std::string prefix = allowed_ + "x/y.log";  // Not below, merely a prefix.
+  EXPECT_EQ(Exchange(server_->socket_path(), prefix, "x"), Error(prefix));
+  struct stat st;
+  EXPECT_NE(stat(out.c_str(), &st), 0);
+  EXPECT_TRUE(server_->WaitForLog("outside --allow-dir", kDeadline).ok());
+}
+
+TEST_F(AllowDirTest, SymlinksOutOfTheTreeAreNotFollowed) {
+  ASSERT_EQ(symlink(outside_.c_str(), (allowed_ + "/escape").c_str()), 0);
+  std::string via_dir = allowed_ + "/escape/x.log";
+  EXPECT_EQ(Exchange(server_->socket_path(), via_dir, "x"), Error(via_dir));
+  std::string target = outside_ + "/target.log";
+  ASSERT_EQ(symlink(target.c_str(), (allowed_ + "/link.log").c_str()), 0);
+  std::string via_last = allowed_ + "/link.log";
+  EXPECT_EQ(Exchange(server_->socket_path(), via_last, "x"), Error(via_last));
+  struct stat st;
+  EXPECT_NE(stat((outside_ + "/x.log").c_str(), &st), 0);
+  EXPECT_NE(stat(target.c_str(), &st), 0);
+}
+
+}  // namespace
+}  // namespace testing
+}  // namespace offlog

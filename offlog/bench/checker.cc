@@ -145,15 +145,16 @@ void RecordChecker::AddRecord(uint64_t client, uint64_t seq,
     c.counts.resize(std::max<size_t>(seq + 1, c.counts.size() * 2), 0);
   }
   uint8_t& count = c.counts[seq];
+  // `max_seq` is per file: a duplicate of a record first seen in another
+  // file may be this client's first record in this one.
+  auto [it, first] = max_seq->try_emplace(client, seq);
   if (count > 0) {
     ++c.report.duplicated;
   } else {
     ++c.report.seen;
-    auto [it, first] = max_seq->try_emplace(client, seq);
     if (!first && seq < it->second) ++c.report.out_of_order;
   }
   if (count < 255) ++count;
-  auto it = max_seq->find(client);
   it->second = std::max(it->second, seq);
 }
 

@@ -1,11 +1,12 @@
 #include "offlog/server/pool.h"
 
-#include <dirent.h>
 #include <errno.h>
 #include <signal.h>
 #include <sys/socket.h>
 #include <unistd.h>
 
+#include <algorithm>
+#include <climits>
 #include <cstdlib>
 
 #include "absl/strings/numbers.h"
@@ -19,19 +20,17 @@ namespace {
 // acceptor (the listener, other writers' channels, client sockets) except
 // stdio, the log file and `keep`.
 void CloseInheritedFds(int keep) {
-  int log_fd = ServerLogFileFd();
-  DIR* dir = opendir("/proc/self/fd");
-  if (dir == nullptr) return;
-  std::vector<int> to_close;
-  while (dirent* e = readdir(dir)) {
-    int fd;
-    if (!absl::SimpleAtoi(e->d_name, &fd)) continue;
-    if (fd > STDERR_FILENO && fd != keep && fd != log_fd && fd != dirfd(dir)) {
-      to_close.push_back(fd);
-    }
+  // close_range() costs one call however many descriptors the acceptor
+  // holds (two per client): a scan of /proc/self/fd would make every fork
+  // O(clients), and the acceptor forks while clients wait for OK.
+  std::vector<int> kept = {STDERR_FILENO, keep, ServerLogFileFd()};
+  std::sort(kept.begin(), kept.end());
+  kept.push_back(INT_MAX);
+  for (size_t i = 0; i + 1 < kept.size(); ++i) {
+    if (kept[i] < STDERR_FILENO) continue;
+    unsigned first = kept[i] + 1, last = kept[i + 1] - 1;
+    if (first <= last) close_range(first, last, 0);
   }
-  closedir(dir);
-  for (int fd : to_close) close(fd);
 }
 
 // Writers leave signals to the acceptor: a terminal's Ctrl-C or systemd's

@@ -486,12 +486,13 @@ Drained Writer::ReadOnce(Client& c) {
   stats_->bytes_written += len;
   stats_->records_written += std::count(data.begin(), data.end(), '\n');
   stats_->last_write_ms = RealtimeMs();
-  // Reading on until EAGAIN would cost a syscall per batch: a short read
-  // means the socket is drained, and data arriving later raises a new edge.
+  // A full read may have left more behind it, the end of a held line
+  // among it, and a client blocked on its full socket sends no new edge:
+  // read on. A short read means the socket is drained (data arriving later
+  // raises a new edge), so reading on until EAGAIN would only cost a call.
   // A closed peer is read on until its end of stream is seen.
-  if (c.peer_closed) return Drained::kMore;
-  bool drained = len < static_cast<size_t>(n) || len < buf_.size();
-  return drained ? Drained::kIdle : Drained::kMore;
+  bool full_read = static_cast<size_t>(n) == buf_.size();
+  return c.peer_closed || full_read ? Drained::kMore : Drained::kIdle;
 }
 
 void Writer::EndClient(uint64_t id, Ending ending) {

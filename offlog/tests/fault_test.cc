@@ -345,6 +345,28 @@ TEST(FaultTest, AtomicLinesFlushAHeldLineAfterTheHoldTime) {
   EXPECT_EQ(FinishAndWaitBye(a.get(), kDeadline).value_or("?"), "BYE");
 }
 
+TEST(FaultTest, AtomicLinesDrainAFullSocketWithoutWaiting) {
+  // 64 KiB reads end inside a 100-byte line; the rest of that line is
+  // already in the socket, and the client, blocked on its full socket,
+  // sends no new data to wake the writer. The writer must read on rather
+  // than hold the line for --line-hold-ms (here a minute: past the test's
+  // deadline).
+  auto server = MustStart({"--line-hold-ms", "60000"});
+  ASSERT_TRUE(server);
+  std::string path = server->File("full.log");
+  UniqueFd fd = MustOpen(*server, path);
+  std::string batch;
+  for (int seq = 0; seq < 20000; ++seq) {
+    AppendRecord(0, seq, kRecordSize, &batch);
+  }
+  // Without the fix the send blocks: bound it, so the test fails instead.
+  timeval limit = {10, 0};
+  setsockopt(fd.get(), SOL_SOCKET, SO_SNDTIMEO, &limit, sizeof(limit));
+  ASSERT_TRUE(SendAll(fd.get(), batch).ok());  // 2 MB in one send().
+  EXPECT_EQ(FinishAndWaitBye(fd.get(), kDeadline).value_or("?"), "BYE");
+  EXPECT_TRUE(Check({path}, 1, 20000).clean());
+}
+
 TEST(FaultTest, ManyClientsSendingLinesInPiecesNeverTear) {
   auto server = MustStart({"--line-hold-ms", "60000"});
   ASSERT_TRUE(server);

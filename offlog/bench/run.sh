@@ -65,7 +65,12 @@ if [[ -x "$(eval echo "${SERVER_CMD%% *}")" ]] ||
 else
   echo "server command not found (${SERVER_CMD%% *}): skipping offlogd rows"
 fi
-[[ -n "$BASELINE_CMD" ]] && SERVERS+=("python")
+if [[ "$BASELINE_CMD" == *"-m offlog"* ]] &&
+   ! PYTHONPATH="$ORIG" python3 -c 'from offlog.server import Server' 2>/dev/null; then
+  echo "the original offlog is not importable from $ORIG: skipping Python rows"
+  BASELINE_CMD=""
+fi
+if [[ -n "$BASELINE_CMD" ]]; then SERVERS+=("python"); fi
 
 server_cmd() {
   case "$1" in

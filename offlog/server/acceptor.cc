@@ -156,6 +156,9 @@ class Acceptor {
 };
 
 absl::Status Acceptor::SetUp() {
+  // First, while this process is small and holds no client: the spawner
+  // is a fork of it (spawner.h).
+  if (absl::Status s = pool_.Start(); !s.ok()) return s;
   epoll_.Reset(epoll_create1(EPOLL_CLOEXEC));
   if (!epoll_) return absl::ErrnoToStatus(errno, "epoll_create1");
   sigset_t mask;
@@ -225,6 +228,9 @@ int Acceptor::Run() {
     }
     for (int i = 0; i < n; ++i) Dispatch(events[i].data.u64);
     OnTimers();
+    // Refill the idle pool only once this turn's clients have their
+    // writers: a client waiting for OK never waits for another's fork.
+    if (!shutting_down_) WatchWriters(pool_.Replenish());
   }
   LogInfo("Exit");
   return 0;
@@ -400,7 +406,6 @@ void Acceptor::Assign(uint64_t id, Handed& h) {
     RefuseHanded(id, kErrNoWriter);
     return;
   }
-  WatchWriters(pool_.Replenish());
   ChannelHeader header = {};
   header.type = MsgType::kAssign;
   header.client_id = id;

@@ -14,44 +14,15 @@
 #include "offlog/server/server_log.h"
 
 namespace offlog {
-namespace {
-
-// In a freshly forked writer: close every descriptor inherited from the
-// acceptor (the listener, other writers' channels, client sockets) except
-// stdio, the log file and `keep`.
-void CloseInheritedFds(int keep) {
-  // close_range() costs one call however many descriptors the acceptor
-  // holds (two per client): a scan of /proc/self/fd would make every fork
-  // O(clients), and the acceptor forks while clients wait for OK.
-  std::vector<int> kept = {STDERR_FILENO, keep, ServerLogFileFd()};
-  std::sort(kept.begin(), kept.end());
-  kept.push_back(INT_MAX);
-  for (size_t i = 0; i + 1 < kept.size(); ++i) {
-    if (kept[i] < STDERR_FILENO) continue;
-    unsigned first = kept[i] + 1, last = kept[i + 1] - 1;
-    if (first <= last) close_range(first, last, 0);
-  }
-}
-
-// Writers leave signals to the acceptor: a terminal's Ctrl-C or systemd's
-// SIGTERM to the whole group must not cut a writer off mid-drain; the
-// acceptor tells each writer when to stop.
-void SetUpWriterSignals() {
-  sigset_t all;
-  sigfillset(&all);
-  sigprocmask(SIG_UNBLOCK, &all, nullptr);
-  signal(SIGINT, SIG_IGN);
-  signal(SIGTERM, SIG_IGN);
-  signal(SIGHUP, SIG_IGN);
-  signal(SIGPIPE, SIG_IGN);  // A FIFO target without a reader: EPIPE.
-  signal(SIGXFSZ, SIG_IGN);  // RLIMIT_FSIZE: EFBIG to the client instead.
-  signal(SIGCHLD, SIG_DFL);
-}
-
-}  // namespace
-
 WriterPool::WriterPool(WriterConfig config, int prefork)
     : config_(config), prefork_(prefork) {}
+
+absl::Status WriterPool::Start() {
+  absl::StatusOr<Spawner> spawner = Spawner::Start(config_);
+  if (!spawner.ok()) return spawner.status();
+  spawner_ = *std::move(spawner);
+  return absl::OkStatus();
+}
 
 absl::StatusOr<WriterProc*> WriterPool::Spawn() {
   int sv[2];
@@ -59,23 +30,14 @@ absl::StatusOr<WriterProc*> WriterPool::Spawn() {
     return absl::ErrnoToStatus(errno, "socketpair");
   }
   UniqueFd parent_end(sv[0]), child_end(sv[1]);
-  absl::StatusOr<SharedStats> stats = SharedStats::Create();
-  if (!stats.ok()) return stats.status();
-  pid_t pid = fork();
-  if (pid < 0) return absl::ErrnoToStatus(errno, "fork");
-  if (pid == 0) {
-    CloseInheritedFds(child_end.get());
-    SetUpWriterSignals();
-    // Never return into the acceptor's code: leave without running its
-    // destructors, which would act on descriptors this process does not own.
-    _exit(RunWriter(std::move(child_end), config_, stats->get()));
-  }
+  absl::StatusOr<SpawnedWriter> spawned = spawner_.Spawn(child_end.get());
+  if (!spawned.ok()) return spawned.status();
   auto w = std::make_unique<WriterProc>();
-  w->pid = pid;
+  w->pid = spawned->pid;
   w->channel = std::move(parent_end);
-  w->stats = *std::move(stats);
+  w->stats = std::move(spawned->stats);
   WriterProc* raw = w.get();
-  writers_[pid] = std::move(w);
+  writers_[w->pid] = std::move(w);
   return raw;
 }
 

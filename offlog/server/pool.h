@@ -15,6 +15,7 @@
 #include "absl/status/statusor.h"
 #include "absl/strings/string_view.h"
 #include "offlog/common/unique_fd.h"
+#include "offlog/server/spawner.h"
 #include "offlog/server/writer.h"
 #include "offlog/server/writer_stats.h"
 
@@ -53,8 +54,11 @@ struct WriterProc {
 
 class WriterPool {
  public:
-  // A forked writer keeps only stdio, the log file and its own channel.
+  // Writers are forked by a spawner process (spawner.h); Start() starts it.
   WriterPool(WriterConfig config, int prefork);
+
+  // Starts the spawner. Call once, early: before the acceptor holds clients.
+  absl::Status Start();
 
   // The writer serving `path` for clients with `creds_key` (empty when the
   // writer opens as the server user), else an idle one (forking one if none
@@ -92,6 +96,7 @@ class WriterPool {
 
   WriterConfig config_;
   int prefork_;
+  Spawner spawner_;
   absl::flat_hash_map<pid_t, std::unique_ptr<WriterProc>> writers_;
   absl::flat_hash_map<std::string, WriterProc*> by_path_;
 };

@@ -23,8 +23,10 @@ absl::Status OpenServerLogFile(absl::string_view path);
 
 void LogRecord(Level level, absl::string_view message);
 
-// The log file's descriptor, or -1: a forked writer keeps it open.
+// The log file's descriptor, or -1: the acceptor passes it to writers.
 int ServerLogFileFd();
+// In a writer: the log file is the inherited descriptor `fd`.
+void SetServerLogFileFd(int fd);
 
 template <typename... Args>
 void LogInfo(const absl::FormatSpec<Args...>& fmt, const Args&... args) {

@@ -3,35 +3,57 @@
 #include <errno.h>
 #include <sys/mman.h>
 #include <time.h>
+#include <unistd.h>
 
 #include <new>
 #include <utility>
 
 namespace offlog {
 
-absl::StatusOr<SharedStats> SharedStats::Create() {
+namespace {
+
+absl::StatusOr<WriterStats*> MapStats(int fd) {
   void* p = mmap(nullptr, sizeof(WriterStats), PROT_READ | PROT_WRITE,
-                 MAP_SHARED | MAP_ANONYMOUS, -1, 0);
+                 MAP_SHARED, fd, 0);
   if (p == MAP_FAILED) return absl::ErrnoToStatus(errno, "mmap");
-  return SharedStats(new (p) WriterStats());
+  return static_cast<WriterStats*>(p);
+}
+
+}  // namespace
+
+absl::StatusOr<SharedStats> SharedStats::Create() {
+  UniqueFd fd(memfd_create("offlog-writer-stats", MFD_CLOEXEC));
+  if (!fd) return absl::ErrnoToStatus(errno, "memfd_create");
+  if (ftruncate(fd.get(), sizeof(WriterStats)) != 0) {
+    return absl::ErrnoToStatus(errno, "ftruncate");
+  }
+  absl::StatusOr<WriterStats*> p = MapStats(fd.get());
+  if (!p.ok()) return p.status();
+  return SharedStats(new (*p) WriterStats(), std::move(fd));
+}
+
+absl::StatusOr<SharedStats> SharedStats::Attach(UniqueFd fd) {
+  // The memory is the acceptor's WriterStats, constructed there; a fresh
+  // memfd page is all zeroes, which is what Create() constructs too.
+  absl::StatusOr<WriterStats*> p = MapStats(fd.get());
+  if (!p.ok()) return p.status();
+  return SharedStats(*p, std::move(fd));
 }
 
 SharedStats::SharedStats(SharedStats&& other) noexcept
-    : stats_(std::exchange(other.stats_, nullptr)) {}
+    : stats_(std::exchange(other.stats_, nullptr)), fd_(std::move(other.fd_)) {}
 
 SharedStats& SharedStats::operator=(SharedStats&& other) noexcept {
   if (this != &other) {
-    this->~SharedStats();
+    if (stats_ != nullptr) munmap(stats_, sizeof(WriterStats));
     stats_ = std::exchange(other.stats_, nullptr);
+    fd_ = std::move(other.fd_);
   }
   return *this;
 }
 
 SharedStats::~SharedStats() {
-  if (stats_ != nullptr) {
-    stats_->~WriterStats();
-    munmap(stats_, sizeof(WriterStats));
-  }
+  if (stats_ != nullptr) munmap(stats_, sizeof(WriterStats));
 }
 
 namespace {

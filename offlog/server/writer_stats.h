@@ -8,6 +8,7 @@
 #include <cstdint>
 
 #include "absl/status/statusor.h"
+#include "offlog/common/unique_fd.h"
 
 namespace offlog {
 
@@ -22,11 +23,14 @@ struct WriterStats {
   std::atomic<int64_t> busy_since_ms{0};
 };
 
-// A WriterStats in a MAP_SHARED anonymous mapping, so that it is the same
-// memory in the acceptor and in the writer forked after it is made.
+// A WriterStats in a memfd mapped MAP_SHARED: the acceptor creates it and
+// passes the descriptor to the writer it spawns, which maps the same memory.
 class SharedStats {
  public:
+  // A new, zeroed WriterStats (acceptor side).
   static absl::StatusOr<SharedStats> Create();
+  // Maps the WriterStats behind `fd`, made by Create() (writer side).
+  static absl::StatusOr<SharedStats> Attach(UniqueFd fd);
   SharedStats() = default;
   SharedStats(SharedStats&& other) noexcept;
   SharedStats& operator=(SharedStats&& other) noexcept;
@@ -35,10 +39,14 @@ class SharedStats {
   ~SharedStats();
 
   WriterStats* get() const { return stats_; }
+  // The memfd behind the mapping, to pass to a writer.
+  int fd() const { return fd_.get(); }
 
  private:
-  explicit SharedStats(WriterStats* stats) : stats_(stats) {}
+  SharedStats(WriterStats* stats, UniqueFd fd)
+      : stats_(stats), fd_(std::move(fd)) {}
   WriterStats* stats_ = nullptr;
+  UniqueFd fd_;
 };
 
 int64_t MonotonicMs();

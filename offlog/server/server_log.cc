@@ -65,8 +65,6 @@ absl::Status OpenServerLogFile(absl::string_view path) {
 
 int ServerLogFileFd() { return log_file_fd; }
 
-void SetServerLogFileFd(int fd) { log_file_fd = fd; }
-
 void LogRecord(Level level, absl::string_view message) {
   std::string record =
       absl::StrCat(FormatRecordPrefix(absl::Now(), absl::LocalTimeZone(),

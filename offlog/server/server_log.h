@@ -23,10 +23,8 @@ absl::Status OpenServerLogFile(absl::string_view path);
 
 void LogRecord(Level level, absl::string_view message);
 
-// The log file's descriptor, or -1: the acceptor passes it to writers.
+// The log file's descriptor, or -1: forked writers keep it open.
 int ServerLogFileFd();
-// In a writer: the log file is the inherited descriptor `fd`.
-void SetServerLogFileFd(int fd);
 
 template <typename... Args>
 void LogInfo(const absl::FormatSpec<Args...>& fmt, const Args&... args) {

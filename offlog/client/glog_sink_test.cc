@@ -10,22 +10,11 @@
 namespace offlog {
 namespace {
 
-using ::offlog::client_test::PeerConnection;
-
-constexpr absl::Duration kLong = absl::Seconds(30);
-
 using GlogSinkTest = client_test::PeerTest;
 
 TEST_F(GlogSinkTest, SendsGlogFormattedRecordsThroughTheServer) {
   std::string path, received;
-  std::thread peer([&] {
-    absl::StatusOr<PeerConnection> conn = listener_->Accept(kLong);
-    ASSERT_TRUE(conn.ok()) << conn.status();
-    path = *conn->ReadHandshake(kLong);
-    ASSERT_TRUE(conn->SendMessage("OK").ok());
-    received = *conn->ReadToEnd(kLong);
-    ASSERT_TRUE(conn->SendMessage("BYE").ok());
-  });
+  std::thread peer = ServeOneClient(&path, &received);
   ProxyFileOptions options;
   options.socket_path = socket_path_;
   absl::StatusOr<std::unique_ptr<GlogSink>> sink =

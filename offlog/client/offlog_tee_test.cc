@@ -87,14 +87,7 @@ using OfflogTeeTest = client_test::PeerTest;
 
 TEST_F(OfflogTeeTest, AppendsStdinEchoesAndExitsZeroAfterBye) {
   std::string path, received;
-  std::thread peer([&] {
-    absl::StatusOr<PeerConnection> conn = listener_->Accept(kLong);
-    ASSERT_TRUE(conn.ok()) << conn.status();
-    path = *conn->ReadHandshake(kLong);
-    ASSERT_TRUE(conn->SendMessage("OK").ok());
-    received = *conn->ReadToEnd(kLong);
-    ASSERT_TRUE(conn->SendMessage("BYE").ok());
-  });
+  std::thread peer = ServeOneClient(&path, &received);
   std::string input("line 1\nline 2\n\0binary\n", 22);
   TeeResult result = RunTee(
       {"-s", socket_path_, "-t", "3000", "--echo", "/tmp/tee.log"}, input);

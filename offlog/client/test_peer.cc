@@ -149,5 +149,21 @@ void PeerTest::SetUp() {
   listener_.emplace(std::move(*listener));
 }
 
+std::thread PeerTest::ServeOneClient(std::string* path, std::string* received) {
+  return std::thread([this, path, received] {
+    constexpr absl::Duration kLong = absl::Seconds(30);
+    absl::StatusOr<PeerConnection> conn = listener_->Accept(kLong);
+    ASSERT_TRUE(conn.ok()) << conn.status();
+    absl::StatusOr<std::string> p = conn->ReadHandshake(kLong);
+    ASSERT_TRUE(p.ok()) << p.status();
+    *path = *p;
+    ASSERT_TRUE(conn->SendMessage("OK").ok());
+    absl::StatusOr<std::string> data = conn->ReadToEnd(kLong);
+    ASSERT_TRUE(data.ok()) << data.status();
+    *received = *data;
+    ASSERT_TRUE(conn->SendMessage("BYE").ok());
+  });
+}
+
 }  // namespace client_test
 }  // namespace offlog

@@ -6,6 +6,7 @@
 
 #include <optional>
 #include <string>
+#include <thread>
 
 #include "absl/status/status.h"
 #include "absl/status/statusor.h"
@@ -81,6 +82,11 @@ class TestListener {
 class PeerTest : public ::testing::Test {
  protected:
   void SetUp() override;
+
+  // Serves the next client as offlogd would when all goes well: "OK" after
+  // its path, "BYE" once it has shut down its side. Stores the path and the
+  // data in *path and *received; join the thread before reading them.
+  std::thread ServeOneClient(std::string* path, std::string* received);
 
   std::optional<TempDir> dir_;
   std::string socket_path_;

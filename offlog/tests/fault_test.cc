@@ -19,6 +19,7 @@
 #include "absl/time/clock.h"
 #include "gtest/gtest.h"
 #include "offlog/bench/checker.h"
+#include "offlog/tests/offlogd_test.h"
 #include "offlog/tests/server_harness.h"
 
 namespace offlog {
@@ -31,22 +32,6 @@ using bench::CheckReport;
 
 constexpr absl::Duration kDeadline = absl::Seconds(20);
 constexpr size_t kRecordSize = 100;
-
-std::unique_ptr<ServerProcess> MustStart(std::vector<std::string> args,
-                                         ServerLimits limits = {}) {
-  absl::StatusOr<std::unique_ptr<ServerProcess>> s =
-      ServerProcess::Start(std::move(args), limits);
-  EXPECT_TRUE(s.ok()) << s.status();
-  return s.ok() ? *std::move(s) : nullptr;
-}
-
-UniqueFd MustOpen(const ServerProcess& server, const std::string& path) {
-  absl::StatusOr<UniqueFd> fd = OpenTarget(server.socket_path(), path);
-  EXPECT_TRUE(fd.ok()) << fd.status();
-  if (!fd.ok()) return UniqueFd();
-  EXPECT_EQ(ReadMessage(fd->get(), kDeadline).value_or("?"), "OK");
-  return *std::move(fd);
-}
 
 // Sends records [from, to) of `client`, each in its own send().
 absl::Status SendRecords(int fd, int client, int from, int to) {

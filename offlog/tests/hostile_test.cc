@@ -25,6 +25,7 @@
 #include "absl/strings/str_split.h"
 #include "absl/time/clock.h"
 #include "gtest/gtest.h"
+#include "offlog/tests/offlogd_test.h"
 #include "offlog/tests/server_harness.h"
 
 namespace offlog {
@@ -34,14 +35,6 @@ namespace {
 constexpr absl::Duration kDeadline = absl::Seconds(10);
 constexpr absl::string_view kHandshakeTimeoutMsg =
     "TimeoutError: no path received before the handshake timeout";
-
-std::unique_ptr<ServerProcess> MustStart(std::vector<std::string> args,
-                                         ServerLimits options = {}) {
-  absl::StatusOr<std::unique_ptr<ServerProcess>> s =
-      ServerProcess::Start(std::move(args), options);
-  EXPECT_TRUE(s.ok()) << s.status();
-  return s.ok() ? *std::move(s) : nullptr;
-}
 
 // utime + stime of `pid`, in seconds.
 double CpuSeconds(pid_t pid) {

@@ -25,6 +25,7 @@
 #include "absl/strings/strip.h"
 #include "absl/time/clock.h"
 #include "gtest/gtest.h"
+#include "offlog/tests/offlogd_test.h"
 #include "offlog/tests/server_harness.h"
 
 namespace offlog {
@@ -109,31 +110,17 @@ bool Eventually(const std::function<bool()>& pred,
   return WaitUntil(pred, timeout, "condition").ok();
 }
 
-class OpsTest : public ::testing::Test {
+class OpsTest : public OfflogdTest {
  protected:
-  void StartServer(std::vector<std::string> args) {
-    absl::StatusOr<std::unique_ptr<ServerProcess>> s =
-        ServerProcess::Start(std::move(args));
-    ASSERT_TRUE(s.ok()) << s.status();
-    server_ = *std::move(s);
-  }
-
   // A client of `path` that has had its OK.
   UniqueFd Client(const std::string& path, absl::string_view data = {}) {
-    absl::StatusOr<UniqueFd> fd =
-        OpenTarget(server_->socket_path(), path, data);
-    EXPECT_TRUE(fd.ok()) << fd.status();
-    if (!fd.ok()) return UniqueFd();
-    EXPECT_EQ(ReadMessage(fd->get(), kDeadline).value_or("?"), "OK");
-    return *std::move(fd);
+    return MustOpen(*server_, path, data);
   }
 
   CommandResult Ctl(std::vector<std::string> args) {
     args.insert(args.begin(), {"-s", server_->socket_path()});
     return Offlogctl(std::move(args));
   }
-
-  std::unique_ptr<ServerProcess> server_;
 };
 
 TEST_F(OpsTest, ControlSocketIsOwnerOnlyAndRemovedAtExit) {

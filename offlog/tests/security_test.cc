@@ -20,6 +20,7 @@
 #include "absl/strings/str_cat.h"
 #include "absl/time/clock.h"
 #include "gtest/gtest.h"
+#include "offlog/tests/offlogd_test.h"
 #include "offlog/tests/server_harness.h"
 
 namespace offlog {
@@ -74,16 +75,13 @@ std::string Exchange(const std::string& socket, const std::string& path,
   return "OK+" + FinishAndWaitBye(fd->get(), kDeadline).value_or("(none)");
 }
 
-class SecurityTest : public ::testing::Test {
+class SecurityTest : public OfflogdTest {
  protected:
   void RequireRoot() {
     if (geteuid() != 0) GTEST_SKIP() << "needs root (run without sandbox)";
   }
   void Start(std::vector<std::string> args) {
-    absl::StatusOr<std::unique_ptr<ServerProcess>> s =
-        ServerProcess::Start(std::move(args));
-    ASSERT_TRUE(s.ok()) << s.status();
-    server_ = *std::move(s);
+    ASSERT_NO_FATAL_FAILURE(StartServer(std::move(args)));
     // 65534 must reach the socket inside the test's 0700 directory, and a
     // directory where it may create files.
     chmod(server_->dir().c_str(), 0711);
@@ -101,7 +99,6 @@ class SecurityTest : public ::testing::Test {
     return stat(path.c_str(), &st) == 0 ? st.st_uid : static_cast<uid_t>(-1);
   }
 
-  std::unique_ptr<ServerProcess> server_;
   std::string pub_;
 };
 

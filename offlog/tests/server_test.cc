@@ -16,6 +16,7 @@
 #include "absl/strings/str_split.h"
 #include "absl/time/clock.h"
 #include "gtest/gtest.h"
+#include "offlog/tests/offlogd_test.h"
 #include "offlog/tests/server_harness.h"
 
 namespace offlog {
@@ -24,25 +25,16 @@ namespace {
 
 constexpr absl::Duration kDeadline = absl::Seconds(10);
 
-class ServerTest : public ::testing::Test {
+class ServerTest : public OfflogdTest {
  protected:
-  void SetUp() override { StartServer({}); }
-
-  void StartServer(std::vector<std::string> args) {
-    server_.reset();
-    absl::StatusOr<std::unique_ptr<ServerProcess>> s =
-        ServerProcess::Start(std::move(args));
-    ASSERT_TRUE(s.ok()) << s.status();
-    server_ = *std::move(s);
-  }
+  void SetUp() override { StartServer(); }
 
   // Opens `path`, expects OK, sends `data`, finishes and expects BYE.
   void AppendThroughServer(const std::string& path, absl::string_view data) {
-    absl::StatusOr<UniqueFd> fd = OpenTarget(server_->socket_path(), path);
-    ASSERT_TRUE(fd.ok()) << fd.status();
-    EXPECT_EQ(ReadMessage(fd->get(), kDeadline).value_or("?"), "OK");
-    ASSERT_TRUE(SendAll(fd->get(), data).ok());
-    EXPECT_EQ(FinishAndWaitBye(fd->get(), kDeadline).value_or("?"), "BYE");
+    UniqueFd fd = MustOpen(*server_, path);
+    ASSERT_TRUE(fd.valid());
+    ASSERT_TRUE(SendAll(fd.get(), data).ok());
+    EXPECT_EQ(FinishAndWaitBye(fd.get(), kDeadline).value_or("?"), "BYE");
   }
 
   // The error message offlogd answers a handshake for `path` with.
@@ -55,8 +47,6 @@ class ServerTest : public ::testing::Test {
     EXPECT_EQ(recv(fd->get(), &c, 1, 0), 0);
     return msg;
   }
-
-  std::unique_ptr<ServerProcess> server_;
 };
 
 TEST_F(ServerTest, OkThenByeAndTheDataIsInTheFile) {

@@ -17,8 +17,8 @@ extern "C" int LLVMFuzzerTestOneInput(const uint8_t* data, size_t size) {
   size_t pos = 0;
   while (pos < input.size() &&
          parser.state() == offlog::HandshakeParser::State::kNeedMore) {
-    absl::string_view piece =
-        absl::string_view(input).substr(pos, std::min(chunk, input.size() - pos));
+    absl::string_view piece = absl::string_view(input).substr(
+        pos, std::min(chunk, input.size() - pos));
     size_t took = parser.Feed(piece);
     if (took > piece.size()) abort();
     pos += took;

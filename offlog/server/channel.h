@@ -29,16 +29,15 @@ enum class MsgType : uint32_t {
   kClose = 2,     // No clients left: close the file, reply kClosed.
   kShutdown = 3,  // Server exiting: tell clients, drain them, exit.
   kReopen = 4,    // Reopen the file (SIGHUP, `offlogctl reopen`).
-  kStatus = 5,    // Reply with kStats.
   // Writer -> acceptor.
   kClientDone = 101,  // The client with `client_id` is finished with.
   kClosed = 102,      // The file is closed; the writer is idle again.
-  kStats = 103,       // Counters, in the header's stats fields.
 };
+// A writer's counters are not messages: they live in shared memory the
+// acceptor reads (writer_stats.h), even while the writer is stuck.
 
 struct ChannelHeader {
   MsgType type;
-  uint32_t flags;
   uint64_t client_id;
   // kAssign: the client's credentials (SO_PEERCRED).
   int32_t pid;
@@ -47,13 +46,6 @@ struct ChannelHeader {
   uint32_t raw_path_len;  // Bytes of the path as sent; the rest is normalised.
   uint32_t ngroups;       // kAssign: supplementary groups before the paths.
   uint32_t assign_flags;  // kAssign: kAssignAsClient.
-  // kStats.
-  uint64_t clients;
-  uint64_t bytes_written;
-  uint64_t writes;
-  uint64_t records;
-  int64_t last_write_unix_ms;
-  int64_t busy_since_unix_ms;  // 0 when not inside a write().
 };
 
 // kAssign: the writer must open the file as the client (uid, gid, groups),

@@ -244,8 +244,9 @@ void Writer::OnAssign(ChannelMessage msg) {
   LogInfo("Client %d access confirmed for %s", id, EscapeForLog(path_));
   LogInfo("New client %d (total: %d) for %s", id, clients_.size(),
           EscapeForLog(path_));
-  bool resumed = msg.header.flags != 0;
-  if (!resumed && !SendMessage(c, kMsgOk)) {
+  // Also after a re-pass from a writer that died: a client may have had
+  // its OK already, and every offlog client ignores one it did not await.
+  if (!SendMessage(c, kMsgOk)) {
     // It cannot hear us: it closed without SHUT_WR, or refuses to read.
     // Take nothing more from it, but still write what it sent before, which
     // stays readable after SHUT_RD; its EOF then ends it.

@@ -81,11 +81,7 @@ TEST(LoggerFormatTest, ExceptionAppendsTypeAndWhat) {
 
 class LoggerFileTest : public ::testing::Test {
  protected:
-  void SetUp() override {
-    absl::StatusOr<TempDir> dir = TempDir::Create();
-    ASSERT_TRUE(dir.ok()) << dir.status();
-    dir_.emplace(std::move(*dir));
-  }
+  void SetUp() override { dir_.emplace(); }
   std::optional<TempDir> dir_;
 };
 

@@ -35,18 +35,6 @@ bool WaitForFd(int fd, short events, absl::Time deadline) {
   }
 }
 
-absl::StatusOr<TempDir> TempDir::Create() {
-  char tmpl[] = "/tmp/offlogXXXXXX";
-  if (::mkdtemp(tmpl) == nullptr) return Errno("mkdtemp");
-  return TempDir(tmpl);
-}
-
-TempDir::~TempDir() {
-  if (path_.empty()) return;
-  std::error_code ignored;
-  std::filesystem::remove_all(path_, ignored);
-}
-
 absl::StatusOr<TestListener> TestListener::Create(const std::string& path) {
   struct sockaddr_un addr = {};
   addr.sun_family = AF_UNIX;
@@ -140,9 +128,7 @@ absl::Status PeerConnection::SetReceiveBuffer(int bytes) {
 }
 
 void PeerTest::SetUp() {
-  absl::StatusOr<TempDir> dir = TempDir::Create();
-  ASSERT_TRUE(dir.ok()) << dir.status();
-  dir_.emplace(std::move(*dir));
+  dir_.emplace();
   socket_path_ = dir_->path() + "/s.sock";
   absl::StatusOr<TestListener> listener = TestListener::Create(socket_path_);
   ASSERT_TRUE(listener.ok()) << listener.status();

@@ -14,27 +14,12 @@
 #include "absl/time/time.h"
 #include "gtest/gtest.h"
 #include "offlog/common/unique_fd.h"
+#include "offlog/tests/temp_dir.h"
 
 namespace offlog {
 namespace client_test {
 
-// A directory made by mkdtemp("/tmp/offlogXXXXXX"), removed with its
-// contents on destruction.
-class TempDir {
- public:
-  static absl::StatusOr<TempDir> Create();
-  TempDir(TempDir&& other) noexcept : path_(std::move(other.path_)) {
-    other.path_.clear();
-  }
-  TempDir& operator=(TempDir&&) = delete;
-  ~TempDir();
-
-  const std::string& path() const { return path_; }
-
- private:
-  explicit TempDir(std::string path) : path_(std::move(path)) {}
-  std::string path_;
-};
+using ::offlog::testing::TempDir;
 
 // One accepted connection, seen from the server's side.
 class PeerConnection {

@@ -244,10 +244,8 @@ TEST_F(SecurityTest, AllowGidAdmitsMembersOfTheGroup) {
 class AllowDirTest : public SecurityTest {
  protected:
   void SetUp() override {
-    TempDir* dirs = new TempDir();  // Outlives the server; removed below.
-    root_.reset(dirs);
-    allowed_ = dirs->File("allowed");
-    outside_ = dirs->File("outside");
+    allowed_ = root_.File("allowed");
+    outside_ = root_.File("outside");
     mkdir(allowed_.c_str(), 0755);
     mkdir(outside_.c_str(), 0755);
     Start({"--allow-dir", allowed_});
@@ -256,7 +254,7 @@ class AllowDirTest : public SecurityTest {
     return absl::StrCat("PermissionError: [Errno 13] Permission denied: '",
                         path, "'");
   }
-  std::unique_ptr<TempDir> root_;
+  TempDir root_;  // Holds allowed/ and outside/.
   std::string allowed_, outside_;
 };
 

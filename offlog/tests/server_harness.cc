@@ -58,21 +58,6 @@ bool WaitReadable(int fd, absl::Duration timeout) {
 
 }  // namespace
 
-TempDir::TempDir() {
-  char tmpl[] = "/tmp/offlogtXXXXXX";
-  const char* made = mkdtemp(tmpl);
-  path_ = made ? made : "/tmp";
-}
-
-TempDir::~TempDir() {
-  std::error_code ec;
-  if (path_ != "/tmp") std::filesystem::remove_all(path_, ec);
-}
-
-std::string TempDir::File(absl::string_view name) const {
-  return absl::StrCat(path_, "/", name);
-}
-
 std::string OfflogdPath() {
   if (const char* env = getenv("OFFLOGD")) return env;
   const char* srcdir = getenv("TEST_SRCDIR");

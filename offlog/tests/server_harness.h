@@ -17,24 +17,10 @@
 #include "absl/strings/string_view.h"
 #include "absl/time/time.h"
 #include "offlog/common/unique_fd.h"
+#include "offlog/tests/temp_dir.h"
 
 namespace offlog {
 namespace testing {
-
-// A fresh directory made with mkdtemp under /tmp, removed with its contents
-// on destruction.
-class TempDir {
- public:
-  TempDir();
-  ~TempDir();
-  TempDir(const TempDir&) = delete;
-  TempDir& operator=(const TempDir&) = delete;
-  const std::string& path() const { return path_; }
-  std::string File(absl::string_view name) const;
-
- private:
-  std::string path_;
-};
 
 // The path of the built offlogd: from the test's runfiles, or $OFFLOGD.
 std::string OfflogdPath();

@@ -12,16 +12,20 @@
 #include <algorithm>
 #include <cstring>
 #include <deque>
+#include <memory>
 #include <string>
 #include <utility>
 #include <vector>
 
 #include "absl/container/flat_hash_map.h"
+#include "absl/container/flat_hash_set.h"
 #include "offlog/common/protocol.h"
 #include "offlog/common/pyerror.h"
-#include "offlog/server/admission.h"
+#include "offlog/server/async_log.h"
+#include "offlog/server/bounds.h"
 #include "offlog/server/channel.h"
 #include "offlog/server/control.h"
+#include "offlog/server/crash_limiter.h"
 #include "offlog/server/pool.h"
 #include "offlog/server/server_log.h"
 
@@ -29,7 +33,14 @@ namespace offlog {
 namespace {
 
 // epoll keys: the kind of descriptor in the top byte, an id below it.
-enum Kind : uint64_t { kListener = 1, kSignal, kWriter, kPending, kControl };
+enum Kind : uint64_t {
+  kListener = 1,
+  kSignal,
+  kWriter,
+  kPending,
+  kControl,
+  kSpawner
+};
 constexpr uint64_t Key(Kind kind, uint64_t id) { return (kind << 56) | id; }
 constexpr Kind KindOf(uint64_t key) { return static_cast<Kind>(key >> 56); }
 constexpr uint64_t IdOf(uint64_t key) { return key & ((1ull << 56) - 1); }
@@ -37,16 +48,19 @@ constexpr uint64_t IdOf(uint64_t key) { return key & ((1ull << 56) - 1); }
 constexpr int kAcceptBatch = 64;
 constexpr int kAcceptPauseMs = 100;
 constexpr int kStallCheckMs = 500;
-// A writer that dies this many times within kCrashWindowMs on one path is
-// not replaced again for that path.
-constexpr int kMaxCrashes = 3;
-constexpr int64_t kCrashWindowMs = 60000;
+constexpr int kRetryMs = 50;  // Channel sends after ETOOMANYREFS/ENOBUFS.
+// Writer exits seen before the spawner named the pid (bounded).
+constexpr size_t kMaxUnknownExits = 64;
+constexpr uid_t kUnknownUid = static_cast<uid_t>(-1);
+
 constexpr absl::string_view kErrWriterCrashed =
     "OSError: offlog writer for this file crashed repeatedly";
 constexpr absl::string_view kErrHandshakeTimeout =
     "TimeoutError: no path received before the handshake timeout";
 constexpr absl::string_view kErrNoWriter =
     "OSError: offlog server cannot start a writer process";
+constexpr absl::string_view kErrNotResponding =
+    "OSError: offlog writer for this file is not responding";
 
 // A connection whose path has not fully arrived yet.
 struct Pending {
@@ -56,15 +70,28 @@ struct Pending {
   HandshakeParser parser;
 };
 
-// A connection handed to a writer. The acceptor keeps this duplicate of the
-// socket until the writer reports the client done, to re-pass it should the
-// writer die.
+// A connection with a path: waiting for its writer, or handed to one. The
+// acceptor keeps this duplicate of the socket until the writer reports the
+// client done, to re-pass it should the writer die.
 struct Handed {
   UniqueFd fd;
-  pid_t writer = 0;
+  uint64_t writer = 0;  // The writer's pool id; 0 while waiting.
+  bool taken = false;   // The writer said kTaken.
+  bool told_ok = false;
+  bool told_rotated = false;
+  bool as_client = false;
+  std::string key;
   std::string raw_path;
   std::string path;
   PeerCredentials cred;
+};
+
+// Clients waiting here for the writer of one key: it is busy with as many
+// assignments as it may have, or stuck, or not started yet.
+struct Waiting {
+  std::deque<uint64_t> ids;
+  absl::flat_hash_map<uid_t, int> per_uid;
+  bool wants_writer = false;  // Listed in Acceptor::unbound_keys_.
 };
 
 void SendFramed(int fd, absl::string_view msg) {
@@ -74,51 +101,74 @@ void SendFramed(int fd, absl::string_view msg) {
 
 class Acceptor {
  public:
-  Acceptor(const ServerOptions& options, Listener listener, Listener control)
+  Acceptor(const ServerOptions& options, Admission admission, Listener listener,
+           Listener control)
       : options_(options),
+        bounds_(DeriveBounds(options)),
         listener_(std::move(listener)),
         control_listener_(std::move(control)),
-        admission_(Admission::FromOptions(options).value_or(Admission())),
-        pool_(WriterConfigFor(options, admission_), options.prefork) {
+        admission_(std::move(admission)),
+        pool_(WriterConfigFor(options, admission_), options.prefork,
+              bounds_.max_writers) {
     counts_.started_ms = MonotonicMs();
   }
+  ~Acceptor() { SetLogSink(nullptr); }
 
   int Run();
 
  private:
+  // Start-up and the loop.
   absl::Status SetUp();
-  void Watch(int fd, uint64_t key);
+  void Watch(int fd, uint64_t key, uint32_t events = EPOLLIN);
   void WatchWriters(const std::vector<WriterProc*>& writers);
-  void Dispatch(uint64_t key);
+  void Dispatch(const epoll_event& ev);
   int NextTimeoutMs() const;
   void OnTimers();
+  void EndTurn();
 
+  // Connections and handshakes.
   void OnListenerReadable();
+  bool AdmitConnection(int fd, uid_t uid);
   void PauseAccepting();
   void OnPendingReadable(uint64_t id);
   void RefusePending(uint64_t id, absl::string_view msg);
+  void ErasePending(uint64_t id);
   void ExpireHandshakes();
   void HandOff(uint64_t id);
-  void Assign(uint64_t id, Handed& h);
   void RefuseHanded(uint64_t id, absl::string_view msg);
+  void EraseHanded(uint64_t id);
 
-  void OnWriterReadable(pid_t pid);
-  void OnClientDone(WriterProc* w, uint64_t client_id);
+  // Routing clients to writers.
+  void Enqueue(uint64_t id);
+  void Pump(const std::string& key);
+  WriterProc* BindWriter(const std::string& key, Waiting& q);
+  void PopWaiting(Waiting& q);
+  void GiveWritersToWaitingKeys();
+  void SendAssign(WriterProc* w, uint64_t id);
+
+  // Writers' messages and lives.
+  void OnWriterEvent(uint64_t id, uint32_t events);
+  void HandleWriterMessage(WriterProc* w, ChannelMessage msg);
+  void OnTaken(WriterProc* w, uint64_t id, uint32_t flags);
+  void OnClientDone(WriterProc* w, uint64_t id);
+  void OnClosed(WriterProc* w);
+  void MaybeClose(WriterProc* w);
+  void Tell(WriterProc* w, MsgType type);
+  void FlushChannel(WriterProc* w);
+  void FlushChannels();
+  void OnSpawnerEvent(uint32_t events);
   void OnSignal();
   void ReapChildren();
-  void OnWriterExit(pid_t pid, int status);
-  bool CrashedTooOften(const std::string& path);
+  void OnWriterExit(uint64_t id, int status);
+  void RepassOrphans(const WriterProc& dead, bool give_up);
   void CheckStalls();
 
-  // Sends a message without payload to a writer. A failure means the writer
-  // is dying; that is dealt with when it is reaped.
-  void Tell(WriterProc* w, MsgType type);
   int ReopenAll();
   absl::Status SetUpControl();
   ServerSnapshot Snapshot();
   void BeginShutdown();
   void AbandonWriters();
-  uint64_t UnreadBytes(pid_t writer) const;
+  uint64_t UnreadBytes(uint64_t writer) const;
 
   static WriterConfig WriterConfigFor(const ServerOptions& options,
                                       const Admission& admission) {
@@ -132,13 +182,14 @@ class Acceptor {
   }
 
   ServerOptions options_;
+  Bounds bounds_;
   Listener listener_;
   Listener control_listener_;  // Moved into control_ by SetUp.
   std::unique_ptr<ControlServer> control_;
   AcceptorCounts counts_;
-  // main() has checked that the options build an Admission.
   Admission admission_;
   WriterPool pool_;
+  std::unique_ptr<AsyncLog> log_;
   UniqueFd epoll_;
   UniqueFd signal_fd_;
   uint64_t next_client_id_ = 1;
@@ -148,28 +199,47 @@ class Acceptor {
   // skipped when they reach the front.
   std::deque<std::pair<int64_t, uint64_t>> deadlines_;
   absl::flat_hash_map<uint64_t, Handed> handed_;
-  absl::flat_hash_map<std::string, std::deque<int64_t>> crashes_;
+  absl::flat_hash_map<std::string, Waiting> waiting_;
+  // Keys waiting for a writer to be bound to them, oldest first (an entry
+  // whose Waiting is gone or no longer wants a writer is skipped).
+  std::deque<std::string> unbound_keys_;
+  int keys_wanting_writer_ = 0;
+  // Connections (handshaking, waiting or handed) per uid, and in all.
+  absl::flat_hash_map<uid_t, int> connections_of_;
+  int connections_ = 0;
+  int in_flight_ = 0;  // Assignments sent and not yet kTaken, all writers.
+  absl::flat_hash_set<uint64_t> channels_to_flush_;
+  std::deque<std::pair<pid_t, int>> unknown_exits_;
+  CrashLimiter crashes_;
   int64_t accept_paused_until_ms_ = 0;
   int64_t next_stall_check_ms_ = 0;
+  int64_t next_retry_ms_ = 0;
   bool shutting_down_ = false;
+  bool abandoned_ = false;
   int64_t shutdown_deadline_ms_ = 0;
 };
 
 absl::Status Acceptor::SetUp() {
-  // First, while this process is small and holds no client: the spawner
-  // is a fork of it (spawner.h).
-  if (absl::Status s = pool_.Start(); !s.ok()) return s;
-  epoll_.Reset(epoll_create1(EPOLL_CLOEXEC));
-  if (!epoll_) return absl::ErrnoToStatus(errno, "epoll_create1");
+  // First, while this process is small, single-threaded and holds no
+  // client: the spawner is a fork of it (spawner.h).
+  // Signals are blocked before any thread starts, so that all of them
+  // arrive at the signalfd (the spawner unblocks them for writers).
   sigset_t mask;
   sigemptyset(&mask);
   for (int sig : {SIGINT, SIGTERM, SIGCHLD, SIGHUP}) sigaddset(&mask, sig);
   sigprocmask(SIG_BLOCK, &mask, nullptr);
+  absl::StatusOr<int> spawner = pool_.Start();
+  if (!spawner.ok()) return spawner.status();
+  log_ = std::make_unique<AsyncLog>();
+  SetLogSink(log_.get());
+  epoll_.Reset(epoll_create1(EPOLL_CLOEXEC));
+  if (!epoll_) return absl::ErrnoToStatus(errno, "epoll_create1");
   signal_fd_.Reset(signalfd(-1, &mask, SFD_NONBLOCK | SFD_CLOEXEC));
   if (!signal_fd_) return absl::ErrnoToStatus(errno, "signalfd");
   Watch(signal_fd_.get(), Key(kSignal, 0));
+  Watch(*spawner, Key(kSpawner, 0));
   Watch(listener_.fd.get(), Key(kListener, 0));
-  WatchWriters(pool_.Replenish());
+  WatchWriters(pool_.RequestWriters(0));
   return SetUpControl();
 }
 
@@ -188,21 +258,32 @@ absl::Status Acceptor::SetUpControl() {
 ServerSnapshot Acceptor::Snapshot() {
   counts_.handshakes = pending_.size();
   counts_.clients = handed_.size();
+  counts_.waiting = 0;
+  for (const auto& [key, q] : waiting_) counts_.waiting += q.ids.size();
+  counts_.waiting_files = waiting_.size();
+  counts_.crash_history = crashes_.size();
+  counts_.writers_starting = pool_.StartingCount();
+  counts_.log_dropped = log_ ? log_->dropped() : 0;
   counts_.shutting_down = shutting_down_;
   return BuildSnapshot(
-      pool_, counts_, [this](pid_t pid) { return UnreadBytes(pid); },
+      pool_, counts_, [this](uint64_t id) { return UnreadBytes(id); },
       options_.rotate_check_interval_ms);
 }
 
-void Acceptor::Watch(int fd, uint64_t key) {
+void Acceptor::Watch(int fd, uint64_t key, uint32_t events) {
   epoll_event ev = {};
-  ev.events = EPOLLIN;
+  ev.events = events;
   ev.data.u64 = key;
-  epoll_ctl(epoll_.get(), EPOLL_CTL_ADD, fd, &ev);
+  if (epoll_ctl(epoll_.get(), EPOLL_CTL_MOD, fd, &ev) != 0) {
+    epoll_ctl(epoll_.get(), EPOLL_CTL_ADD, fd, &ev);
+  }
 }
 
 void Acceptor::WatchWriters(const std::vector<WriterProc*>& writers) {
-  for (WriterProc* w : writers) Watch(w->channel.get(), Key(kWriter, w->pid));
+  for (WriterProc* w : writers) {
+    Watch(w->channel.fd(), Key(kWriter, w->id));
+    if (w->channel.queued() > 0) channels_to_flush_.insert(w->id);
+  }
 }
 
 int Acceptor::Run() {
@@ -214,29 +295,41 @@ int Acceptor::Run() {
   LogInfo("Listening on socket %s", listener_.path.empty()
                                         ? std::string("(from systemd)")
                                         : listener_.path);
+  LogInfo("Bounds: %s", bounds_.ToString());
   if (options_.notify) {
     if (absl::Status s = NotifySystemd("READY=1"); !s.ok()) {
       LogWarning("sd_notify failed: %s", s.ToString());
     }
   }
-  while (!(shutting_down_ && pool_.writers().empty())) {
+  while (!(shutting_down_ && pool_.writers().empty()) && !abandoned_) {
     epoll_event events[128];
     int n = epoll_wait(epoll_.get(), events, 128, NextTimeoutMs());
     if (n < 0 && errno != EINTR) {
       LogError("epoll_wait: %s", strerror(errno));
       return 1;
     }
-    for (int i = 0; i < n; ++i) Dispatch(events[i].data.u64);
+    for (int i = 0; i < n; ++i) Dispatch(events[i]);
     OnTimers();
-    // Refill the idle pool only once this turn's clients have their
-    // writers: a client waiting for OK never waits for another's fork.
-    if (!shutting_down_) WatchWriters(pool_.Replenish());
+    EndTurn();
   }
   LogInfo("Exit");
   return 0;
 }
 
-void Acceptor::Dispatch(uint64_t key) {
+// After every wake-up: refill the idle pool in the background (the spawner
+// answers later), and send what the channels' outboxes hold.
+void Acceptor::EndTurn() {
+  if (!shutting_down_) {
+    WatchWriters(pool_.RequestWriters(keys_wanting_writer_));
+  }
+  pool_.FlushSpawner();
+  Watch(pool_.spawner_fd(), Key(kSpawner, 0),
+        EPOLLIN | (pool_.SpawnerWantsWrite() ? EPOLLOUT : 0));
+  FlushChannels();
+}
+
+void Acceptor::Dispatch(const epoll_event& ev) {
+  uint64_t key = ev.data.u64;
   switch (KindOf(key)) {
     case kListener:
       OnListenerReadable();
@@ -245,13 +338,16 @@ void Acceptor::Dispatch(uint64_t key) {
       OnSignal();
       break;
     case kWriter:
-      OnWriterReadable(static_cast<pid_t>(IdOf(key)));
+      OnWriterEvent(IdOf(key), ev.events);
       break;
     case kPending:
       OnPendingReadable(IdOf(key));
       break;
     case kControl:
       control_->OnReady();
+      break;
+    case kSpawner:
+      OnSpawnerEvent(ev.events);
       break;
   }
 }
@@ -260,6 +356,7 @@ int Acceptor::NextTimeoutMs() const {
   int64_t next = next_stall_check_ms_;
   if (!deadlines_.empty()) next = std::min(next, deadlines_.front().first);
   if (accept_paused_until_ms_) next = std::min(next, accept_paused_until_ms_);
+  if (next_retry_ms_) next = std::min(next, next_retry_ms_);
   if (shutting_down_) next = std::min(next, shutdown_deadline_ms_);
   return static_cast<int>(std::clamp<int64_t>(next - MonotonicMs(), 0, 1000));
 }
@@ -275,8 +372,16 @@ void Acceptor::OnTimers() {
     next_stall_check_ms_ = now + kStallCheckMs;
     CheckStalls();
   }
+  if (next_retry_ms_ && now >= next_retry_ms_) {
+    next_retry_ms_ = 0;
+    for (const auto& [id, w] : pool_.writers()) {
+      if (w->channel.needs_retry()) channels_to_flush_.insert(id);
+    }
+  }
   if (shutting_down_ && now >= shutdown_deadline_ms_) AbandonWriters();
 }
+
+// ---- Connections and handshakes ----
 
 void Acceptor::OnListenerReadable() {
   for (int i = 0; i < kAcceptBatch; ++i) {
@@ -296,12 +401,36 @@ void Acceptor::OnListenerReadable() {
     p.fd.Reset(fd);
     p.id = next_client_id_++;
     p.cred = ReadPeerCredentials(fd);
+    uid_t uid = p.cred.ok() ? p.cred->uid : kUnknownUid;
     LogInfo("Client %d connected", p.id);
+    if (!AdmitConnection(fd, uid)) continue;  // Closed with p.
     Watch(fd, Key(kPending, p.id));
     deadlines_.emplace_back(MonotonicMs() + options_.handshake_timeout_ms,
                             p.id);
     pending_[p.id] = std::move(p);
   }
+}
+
+// Counts a new connection of `uid`, or refuses it (EMFILE, as the original
+// server's clients know it) when that uid holds its share already or the
+// acceptor has no descriptors to spare.
+bool Acceptor::AdmitConnection(int fd, uid_t uid) {
+  int& mine = connections_of_[uid];
+  if (mine < bounds_.max_connections_per_uid &&
+      connections_ < bounds_.max_connections) {
+    ++mine;
+    ++connections_;
+    return true;
+  }
+  if (mine == 0) connections_of_.erase(uid);
+  ++counts_.refused_limit;
+  ++counts_.refused;
+  LogWarning(
+      "Client of uid %d refused: it holds %d connections (at most %d "
+      "per uid, %d in all)",
+      uid, mine, bounds_.max_connections_per_uid, bounds_.max_connections);
+  SendFramed(fd, FormatOsError(EMFILE));
+  return false;
 }
 
 // Out of descriptors: stop watching the listener for a moment rather than
@@ -332,8 +461,7 @@ void Acceptor::OnPendingReadable(uint64_t id) {
   if (n < 0 && (errno == EAGAIN || errno == EINTR)) return;
   if (n <= 0) {
     LogInfo("Client %d disconnected", id);
-    epoll_ctl(epoll_.get(), EPOLL_CTL_DEL, p.fd.get(), nullptr);
-    pending_.erase(it);
+    ErasePending(id);
     return;
   }
   size_t take = p.parser.Feed(absl::string_view(buf, n));
@@ -369,7 +497,18 @@ void Acceptor::RefusePending(uint64_t id, absl::string_view msg) {
   ++counts_.refused;
   SendFramed(it->second.fd.get(), msg);
   LogInfo("Closing connection with client %d", id);
-  pending_.erase(it);  // Closing the socket also removes it from epoll.
+  ErasePending(id);
+}
+
+// Forgets a pending connection and closes it (which also removes it from
+// epoll), releasing its uid's count.
+void Acceptor::ErasePending(uint64_t id) {
+  auto it = pending_.find(id);
+  if (it == pending_.end()) return;
+  uid_t uid = it->second.cred.ok() ? it->second.cred->uid : kUnknownUid;
+  pending_.erase(it);
+  if (--connections_of_[uid] <= 0) connections_of_.erase(uid);
+  --connections_;
 }
 
 void Acceptor::ExpireHandshakes() {
@@ -384,6 +523,8 @@ void Acceptor::ExpireHandshakes() {
   }
 }
 
+// A complete, admitted handshake becomes a Handed connection (same uid
+// count) and joins its key's queue.
 void Acceptor::HandOff(uint64_t id) {
   auto it = pending_.find(id);
   Pending p = std::move(it->second);
@@ -394,32 +535,9 @@ void Acceptor::HandOff(uint64_t id) {
   h.raw_path = p.parser.path();
   h.path = NormalizePath(h.raw_path);
   h.cred = *std::move(p.cred);  // Admission::Check refuses unknown ones.
-  Assign(id, h);
-}
-
-void Acceptor::Assign(uint64_t id, Handed& h) {
-  bool as_client = admission_.OpensAsClient(h.cred);
-  absl::StatusOr<WriterProc*> w =
-      pool_.ForPath(h.path, as_client ? CredentialsKey(h.cred) : "", as_client);
-  if (!w.ok()) {
-    LogError("Client %d: %s", id, w.status().ToString());
-    RefuseHanded(id, kErrNoWriter);
-    return;
-  }
-  ChannelHeader header = {};
-  header.type = MsgType::kAssign;
-  header.client_id = id;
-  header.pid = h.cred.pid;
-  header.uid = h.cred.uid;
-  header.gid = h.cred.gid;
-  header.assign_flags = as_client ? kAssignAsClient : 0;
-  absl::Status s = SendChannelMessage((*w)->channel.get(), header, h.raw_path,
-                                      h.path, h.fd.get(), h.cred.groups);
-  // A failed send means the writer just died: its exit is handled when it
-  // is reaped, and this client is re-passed with its other clients then.
-  h.writer = (*w)->pid;
-  (*w)->clients++;
-  if (!s.ok()) LogWarning("Writer %d: %s", (*w)->pid, s.ToString());
+  h.as_client = admission_.OpensAsClient(h.cred);
+  h.key = WriterKey(h.path, h.as_client ? CredentialsKey(h.cred) : "");
+  Enqueue(id);
 }
 
 void Acceptor::RefuseHanded(uint64_t id, absl::string_view msg) {
@@ -429,42 +547,290 @@ void Acceptor::RefuseHanded(uint64_t id, absl::string_view msg) {
   SendFramed(it->second.fd.get(), msg);
   shutdown(it->second.fd.get(), SHUT_RDWR);
   LogInfo("Closing connection with client %d", id);
-  handed_.erase(it);
+  EraseHanded(id);
 }
 
-void Acceptor::OnWriterReadable(pid_t pid) {
-  WriterProc* w = pool_.Find(pid);
-  if (w == nullptr) return;
-  absl::StatusOr<ChannelMessage> msg = RecvChannelMessage(w->channel.get());
-  if (!msg.ok()) {
-    // The writer is gone; stop watching. Its exit is handled when reaped.
-    epoll_ctl(epoll_.get(), EPOLL_CTL_DEL, w->channel.get(), nullptr);
+void Acceptor::EraseHanded(uint64_t id) {
+  auto it = handed_.find(id);
+  if (it == handed_.end()) return;
+  uid_t uid = it->second.cred.uid;
+  handed_.erase(it);
+  if (--connections_of_[uid] <= 0) connections_of_.erase(uid);
+  --connections_;
+}
+
+// ---- Routing clients to writers ----
+
+// Queues a handed client for its key's writer, or refuses it when the
+// queue, or its uid's half of it, is full: that writer is not taking
+// clients (stuck in open() or write()), and waiting longer helps no one.
+void Acceptor::Enqueue(uint64_t id) {
+  Handed& h = handed_[id];
+  Waiting& q = waiting_[h.key];
+  int& mine = q.per_uid[h.cred.uid];
+  int cap = bounds_.max_waiting_per_file;
+  if (static_cast<int>(q.ids.size()) >= cap || mine >= cap / 2) {
+    if (mine == 0) q.per_uid.erase(h.cred.uid);
+    std::string key = h.key;
+    if (q.ids.empty()) waiting_.erase(key);
+    ++counts_.refused_busy;
+    LogWarning("Client %d refused: %d clients wait for the writer of %s", id,
+               q.ids.size(), EscapeForLog(h.path));
+    RefuseHanded(id, kErrNotResponding);
     return;
   }
-  switch (msg->header.type) {
-    case MsgType::kClientDone:
-      OnClientDone(w, msg->header.client_id);
+  ++mine;
+  q.ids.push_back(id);
+  Pump(h.key);
+}
+
+// Hands waiting clients of `key` to its writer while it has room for
+// assignments; binds a writer to the key first if it has none.
+void Acceptor::Pump(const std::string& key) {
+  auto it = waiting_.find(key);
+  if (it == waiting_.end()) return;
+  Waiting& q = it->second;
+  WriterProc* w = pool_.Bound(key);
+  if (w == nullptr && !shutting_down_) w = BindWriter(key, q);
+  while (w != nullptr && !q.ids.empty() &&
+         w->in_flight < kMaxInFlightPerWriter &&
+         in_flight_ < bounds_.max_in_flight) {
+    uint64_t id = q.ids.front();
+    PopWaiting(q);
+    SendAssign(w, id);
+  }
+  if (q.ids.empty()) {
+    if (q.wants_writer) --keys_wanting_writer_;
+    waiting_.erase(it);
+  }
+}
+
+void Acceptor::PopWaiting(Waiting& q) {
+  uint64_t id = q.ids.front();
+  q.ids.pop_front();
+  auto h = handed_.find(id);
+  if (h == handed_.end()) return;
+  auto n = q.per_uid.find(h->second.cred.uid);
+  if (n != q.per_uid.end() && --n->second <= 0) q.per_uid.erase(n);
+}
+
+// An idle writer for `key`, counted against the uid of its first waiting
+// client; null when none is idle (the key is then listed for the next
+// writer the spawner starts). Clients whose uid has as many writers as it
+// may are refused.
+WriterProc* Acceptor::BindWriter(const std::string& key, Waiting& q) {
+  while (!q.ids.empty()) {
+    const Handed& h = handed_[q.ids.front()];
+    if (pool_.WritersOf(h.cred.uid) < bounds_.max_writers_per_uid) break;
+    uint64_t id = q.ids.front();
+    PopWaiting(q);
+    ++counts_.refused_limit;
+    LogWarning("Client %d refused: uid %d has %d files open (at most %d)", id,
+               h.cred.uid, pool_.WritersOf(h.cred.uid),
+               bounds_.max_writers_per_uid);
+    RefuseHanded(id, FormatOsError(EMFILE));
+  }
+  if (q.ids.empty()) return nullptr;
+  const Handed& h = handed_[q.ids.front()];
+  WriterProc* w = pool_.BindIdle(key, h.path, h.cred.uid, h.as_client);
+  if (w == nullptr && !q.wants_writer) {
+    q.wants_writer = true;
+    ++keys_wanting_writer_;
+    unbound_keys_.push_back(key);
+  } else if (w != nullptr && q.wants_writer) {
+    q.wants_writer = false;
+    --keys_wanting_writer_;
+  }
+  return w;
+}
+
+// Idle writers go to the keys that have waited longest for one.
+void Acceptor::GiveWritersToWaitingKeys() {
+  while (pool_.IdleCount() > 0 && !unbound_keys_.empty() && !shutting_down_) {
+    std::string key = std::move(unbound_keys_.front());
+    unbound_keys_.pop_front();
+    auto it = waiting_.find(key);
+    if (it == waiting_.end() || !it->second.wants_writer) continue;
+    Pump(key);
+  }
+}
+
+void Acceptor::SendAssign(WriterProc* w, uint64_t id) {
+  Handed& h = handed_[id];
+  h.writer = w->id;
+  h.taken = false;
+  ++w->clients;
+  ++w->in_flight;
+  ++in_flight_;
+  ChannelMessage msg;
+  msg.type = MsgType::kAssign;
+  msg.client_id = id;
+  msg.pid = h.cred.pid;
+  msg.uid = h.cred.uid;
+  msg.gid = h.cred.gid;
+  msg.groups = h.cred.groups;
+  msg.raw_path = h.raw_path;
+  msg.path = h.path;
+  msg.flags = (h.as_client ? kAssignAsClient : 0) |
+              (h.told_ok ? kAssignToldOk : 0) |
+              (h.told_rotated ? kAssignToldRotated : 0);
+  // A failed send means the writer is gone: its clients, this one too, are
+  // re-passed when it is reaped.
+  if (absl::Status s = w->channel.Send(msg, h.fd.get()); !s.ok()) {
+    LogWarning("Writer %d: %s", w->pid, s.ToString());
+  }
+  if (w->channel.queued() > 0) channels_to_flush_.insert(w->id);
+}
+
+// ---- Writers' messages and lives ----
+
+void Acceptor::OnWriterEvent(uint64_t id, uint32_t events) {
+  WriterProc* w = pool_.Find(id);
+  if (w == nullptr) return;
+  if (events & EPOLLOUT) channels_to_flush_.insert(id);
+  while (true) {
+    absl::StatusOr<std::optional<ChannelMessage>> msg = w->channel.Receive();
+    if (!msg.ok()) {
+      // The writer is gone; stop watching. Its exit is handled when reaped.
+      epoll_ctl(epoll_.get(), EPOLL_CTL_DEL, w->channel.fd(), nullptr);
+      return;
+    }
+    if (!msg->has_value()) return;
+    HandleWriterMessage(w, **std::move(msg));
+  }
+}
+
+void Acceptor::HandleWriterMessage(WriterProc* w, ChannelMessage msg) {
+  switch (msg.type) {
+    case MsgType::kTaken:
+      OnTaken(w, msg.client_id, msg.flags);
       break;
-    case MsgType::kClosed:
-      if (pool_.FinishClosing(w) || shutting_down_) {
-        Tell(w, MsgType::kShutdown);
+    case MsgType::kToldRotated:
+      if (auto it = handed_.find(msg.client_id);
+          it != handed_.end() && it->second.writer == w->id) {
+        it->second.told_rotated = true;
       }
       break;
+    case MsgType::kClientDone:
+      OnClientDone(w, msg.client_id);
+      break;
+    case MsgType::kClosed:
+      OnClosed(w);
+      break;
+    case MsgType::kLog:
+      // A writer may run as a client's user: its level is capped, and its
+      // text was escaped by the writer (a forged record could only repeat
+      // what that user may write to the log anyway through a path).
+      LogRecord(std::min(static_cast<Level>(std::min<uint32_t>(msg.flags, 4)),
+                         Level::kError),
+                msg.path);
+      break;
     default:
+      LogWarning("Writer %d sent an unexpected message (%d)", w->pid,
+                 static_cast<int>(msg.type));
       break;
   }
 }
 
-void Acceptor::OnClientDone(WriterProc* w, uint64_t client_id) {
-  auto it = handed_.find(client_id);
-  if (it == handed_.end() || it->second.writer != w->pid) return;
-  handed_.erase(it);
-  if (w->clients > 0) w->clients--;
-  if (w->clients == 0 && w->state == WriterProc::State::kBusy &&
-      !shutting_down_) {
-    pool_.StartClosing(w);
-    Tell(w, MsgType::kClose);
+// Only a writer a client was assigned to may answer for it; anything else
+// is ignored, whatever a writer (possibly running as a client's user) says.
+void Acceptor::OnTaken(WriterProc* w, uint64_t id, uint32_t flags) {
+  auto it = handed_.find(id);
+  if (it == handed_.end() || it->second.writer != w->id || it->second.taken) {
+    return;
   }
+  it->second.taken = true;
+  if (flags & kTakenOk) it->second.told_ok = true;
+  --w->in_flight;
+  --in_flight_;
+  if (w->state == WriterProc::State::kBusy) Pump(w->key);
+}
+
+void Acceptor::OnClientDone(WriterProc* w, uint64_t id) {
+  auto it = handed_.find(id);
+  if (it == handed_.end() || it->second.writer != w->id) return;
+  if (!it->second.taken) {
+    --w->in_flight;
+    --in_flight_;
+  }
+  EraseHanded(id);
+  if (w->clients > 0) w->clients--;
+  MaybeClose(w);
+}
+
+void Acceptor::MaybeClose(WriterProc* w) {
+  if (w->clients != 0 || w->state != WriterProc::State::kBusy ||
+      shutting_down_ || waiting_.contains(w->key)) {
+    return;
+  }
+  pool_.StartClosing(w);
+  Tell(w, MsgType::kClose);
+}
+
+void Acceptor::OnClosed(WriterProc* w) {
+  if (w->state != WriterProc::State::kClosing) return;
+  if (pool_.FinishClosing(w) || shutting_down_) {
+    Tell(w, MsgType::kShutdown);
+  } else {
+    GiveWritersToWaitingKeys();
+  }
+}
+
+// Control messages are few per writer (one kClose or kShutdown at a time,
+// and a kReopen is not queued behind a full outbox), so with at most
+// kMaxInFlightPerWriter assignments the outbox stays small.
+void Acceptor::Tell(WriterProc* w, MsgType type) {
+  if (type == MsgType::kReopen && w->channel.queued() > kMaxInFlightPerWriter) {
+    LogWarning("Writer %d for %s is not reading its channel; reopen skipped",
+               w->pid, EscapeForLog(w->path));
+    return;
+  }
+  ChannelMessage msg;
+  msg.type = type;
+  if (absl::Status s = w->channel.Send(msg); !s.ok()) {
+    LogWarning("Writer %d: %s", w->pid, s.ToString());
+  }
+  if (w->channel.queued() > 0) channels_to_flush_.insert(w->id);
+}
+
+void Acceptor::FlushChannel(WriterProc* w) {
+  if (absl::Status s = w->channel.Flush(); !s.ok()) {
+    LogWarning("Writer %d: %s", w->pid, s.ToString());
+  }
+  if (w->channel.needs_retry() && next_retry_ms_ == 0) {
+    next_retry_ms_ = MonotonicMs() + kRetryMs;
+  }
+  uint32_t events = EPOLLIN;
+  if (w->channel.queued() > 0 && !w->channel.needs_retry()) events |= EPOLLOUT;
+  Watch(w->channel.fd(), Key(kWriter, w->id), events);
+}
+
+void Acceptor::FlushChannels() {
+  if (channels_to_flush_.empty()) return;
+  absl::flat_hash_set<uint64_t> ids = std::move(channels_to_flush_);
+  channels_to_flush_.clear();
+  for (uint64_t id : ids) {
+    if (WriterProc* w = pool_.Find(id)) FlushChannel(w);
+  }
+}
+
+void Acceptor::OnSpawnerEvent(uint32_t events) {
+  if (events & EPOLLOUT) pool_.FlushSpawner();
+  std::vector<uint64_t> failed;
+  if (!pool_.OnSpawnerReadable(&failed)) {
+    epoll_ctl(epoll_.get(), EPOLL_CTL_DEL, pool_.spawner_fd(), nullptr);
+  }
+  // Writers that exited before their pid was known.
+  std::deque<std::pair<pid_t, int>> unknown = std::move(unknown_exits_);
+  unknown_exits_.clear();
+  for (auto [pid, status] : unknown) {
+    if (WriterProc* w = pool_.FindPid(pid)) {
+      OnWriterExit(w->id, status);
+    } else {
+      unknown_exits_.emplace_back(pid, status);
+    }
+  }
+  GiveWritersToWaitingKeys();
 }
 
 void Acceptor::OnSignal() {
@@ -486,90 +852,115 @@ void Acceptor::OnSignal() {
   }
 }
 
+// Never blocks: a writer stuck in the kernel (a hung mount) is reaped
+// whenever it finally exits; its clients were answered already.
 void Acceptor::ReapChildren() {
   int status;
   pid_t pid;
-  while ((pid = waitpid(-1, &status, WNOHANG)) > 0) OnWriterExit(pid, status);
+  while ((pid = waitpid(-1, &status, WNOHANG)) > 0) {
+    if (pid == pool_.spawner_pid()) {
+      LogError("The writer spawner exited (status %d)", status);
+      continue;
+    }
+    if (WriterProc* w = pool_.FindPid(pid)) {
+      OnWriterExit(w->id, status);
+      continue;
+    }
+    unknown_exits_.emplace_back(pid, status);
+    if (unknown_exits_.size() > kMaxUnknownExits) unknown_exits_.pop_front();
+  }
 }
 
-void Acceptor::OnWriterExit(pid_t pid, int status) {
-  std::unique_ptr<WriterProc> w = pool_.Remove(pid);
+void Acceptor::OnWriterExit(uint64_t id, int status) {
+  std::unique_ptr<WriterProc> w = pool_.Remove(id);
   if (w == nullptr) return;
+  channels_to_flush_.erase(id);
   // Messages it sent before dying still count (clients it finished).
   while (true) {
-    absl::StatusOr<ChannelMessage> msg = RecvChannelMessage(w->channel.get());
-    if (!msg.ok()) break;
-    if (msg->header.type == MsgType::kClientDone) {
-      handed_.erase(msg->header.client_id);
-    }
+    absl::StatusOr<std::optional<ChannelMessage>> msg = w->channel.Receive();
+    if (!msg.ok() || !msg->has_value()) break;
+    HandleWriterMessage(w.get(), **std::move(msg));
   }
   bool clean = w->state == WriterProc::State::kRetiring || shutting_down_;
-  if (clean && WIFEXITED(status) && WEXITSTATUS(status) == 0) return;
+  if (clean && WIFEXITED(status) && WEXITSTATUS(status) == 0 &&
+      w->clients == 0) {
+    return;
+  }
   std::string how =
       WIFSIGNALED(status)
           ? absl::StrFormat("killed by signal %d", WTERMSIG(status))
           : absl::StrFormat("exit status %d", WEXITSTATUS(status));
-  LogError("Writer %d for %s died (%s)", pid,
+  LogError("Writer %d for %s died (%s)", w->pid,
            w->path.empty() ? "(idle)" : EscapeForLog(w->path), how);
-  std::vector<uint64_t> orphans;
-  for (auto& [id, h] : handed_) {
-    if (h.writer == pid) orphans.push_back(id);
+  bool give_up = !w->key.empty() && crashes_.RecordCrash(w->key, MonotonicMs());
+  if (give_up) {
+    LogError(
+        "Writers for %s crashed %d times within %d s; giving up its "
+        "clients",
+        EscapeForLog(w->path), CrashLimiter::kMaxCrashes,
+        CrashLimiter::kWindowMs / 1000);
   }
-  std::sort(orphans.begin(), orphans.end());  // Keep arrival order.
-  bool give_up = !w->path.empty() && CrashedTooOften(w->key);
-  for (uint64_t id : orphans) {
-    if (give_up || shutting_down_) {
-      RefuseHanded(id, give_up ? kErrWriterCrashed : kErrServerExited);
-    } else {
-      Assign(id, handed_[id]);
-    }
-  }
-  if (!shutting_down_) WatchWriters(pool_.Replenish());
+  RepassOrphans(*w, give_up);
 }
 
-bool Acceptor::CrashedTooOften(const std::string& path) {
-  int64_t now = MonotonicMs();
-  std::deque<int64_t>& times = crashes_[path];
-  times.push_back(now);
-  while (!times.empty() && times.front() < now - kCrashWindowMs) {
-    times.pop_front();
+// The clients of a writer that died go back to the front of their key's
+// queue, in arrival order, keeping what they were told already; a fresh
+// writer takes them on where their sockets stand.
+void Acceptor::RepassOrphans(const WriterProc& dead, bool give_up) {
+  std::vector<uint64_t> orphans;
+  for (auto& [id, h] : handed_) {
+    if (h.writer == dead.id) orphans.push_back(id);
   }
-  if (static_cast<int>(times.size()) < kMaxCrashes) return false;
-  LogError("Writers for %s crashed %d times within %d s; giving up its clients",
-           EscapeForLog(path), times.size(), kCrashWindowMs / 1000);
-  crashes_.erase(path);
-  return true;
+  std::sort(orphans.begin(), orphans.end());
+  for (uint64_t id : orphans) {
+    Handed& h = handed_[id];
+    if (!h.taken) --in_flight_;
+    h.writer = 0;
+    h.taken = false;
+  }
+  if (give_up || shutting_down_) {
+    for (uint64_t id : orphans) {
+      RefuseHanded(id, give_up ? kErrWriterCrashed : kErrServerExited);
+    }
+    return;
+  }
+  if (orphans.empty()) return;
+  const std::string key = handed_[orphans.front()].key;
+  Waiting& q = waiting_[key];
+  for (auto it = orphans.rbegin(); it != orphans.rend(); ++it) {
+    q.ids.push_front(*it);
+    ++q.per_uid[handed_[*it].cred.uid];
+  }
+  Pump(key);
 }
 
 void Acceptor::CheckStalls() {
   int64_t now = MonotonicMs();
   int64_t threshold = options_.rotate_check_interval_ms;
-  for (const auto& [pid, w] : pool_.writers()) {
+  for (const auto& [id, w] : pool_.writers()) {
+    if (w->pid == 0) continue;
     int64_t since = w->stats.get()->busy_since_ms.load();
     bool stalled = since != 0 && now - since >= threshold;
     if (stalled && !w->stall_logged) {
       LogWarning("Writer %d for %s is stalled: in open()/write() for %d ms",
-                 pid, EscapeForLog(w->path), now - since);
+                 w->pid, EscapeForLog(w->path), now - since);
       w->stall_logged = true;
     } else if (!stalled && w->stall_logged) {
-      LogInfo("Writer %d for %s is no longer stalled", pid,
+      LogInfo("Writer %d for %s is no longer stalled", w->pid,
               EscapeForLog(w->path));
       w->stall_logged = false;
     }
   }
 }
 
-void Acceptor::Tell(WriterProc* w, MsgType type) {
-  ChannelHeader h = {};
-  h.type = type;
-  if (absl::Status s = SendChannelMessage(w->channel.get(), h); !s.ok()) {
-    LogWarning("Writer %d: %s", w->pid, s.ToString());
-  }
-}
-
 int Acceptor::ReopenAll() {
-  for (const auto& [pid, w] : pool_.writers()) Tell(w.get(), MsgType::kReopen);
-  return static_cast<int>(pool_.writers().size());
+  int n = 0;
+  for (const auto& [id, w] : pool_.writers()) {
+    if (w->state != WriterProc::State::kBusy) continue;
+    Tell(w.get(), MsgType::kReopen);
+    ++n;
+  }
+  return n;
 }
 
 void Acceptor::BeginShutdown() {
@@ -584,12 +975,20 @@ void Acceptor::BeginShutdown() {
   std::vector<uint64_t> ids;
   for (const auto& [id, p] : pending_) ids.push_back(id);
   for (uint64_t id : ids) RefusePending(id, kErrServerExited);
-  for (const auto& [pid, w] : pool_.writers()) {
+  // Clients still waiting for a writer were never told OK.
+  ids.clear();
+  for (const auto& [key, q] : waiting_)
+    ids.insert(ids.end(), q.ids.begin(), q.ids.end());
+  waiting_.clear();
+  unbound_keys_.clear();
+  keys_wanting_writer_ = 0;
+  for (uint64_t id : ids) RefuseHanded(id, kErrServerExited);
+  for (const auto& [id, w] : pool_.writers()) {
     Tell(w.get(), MsgType::kShutdown);
   }
 }
 
-uint64_t Acceptor::UnreadBytes(pid_t writer) const {
+uint64_t Acceptor::UnreadBytes(uint64_t writer) const {
   uint64_t total = 0;
   for (const auto& [id, h] : handed_) {
     int n = 0;
@@ -599,30 +998,28 @@ uint64_t Acceptor::UnreadBytes(pid_t writer) const {
 }
 
 // Writers still busy after --shutdown-timeout-ms are stuck in a file system
-// that does not answer; waiting longer would hold up every other shutdown
-// step (and systemd), so they are killed, saying how much they leave.
+// that does not answer. They are killed, and the acceptor exits without
+// waiting for them: one in uninterruptible sleep (a hard NFS mount) may take
+// any time to die, and offlogd must not take that time with it.
 void Acceptor::AbandonWriters() {
-  for (const auto& [pid, w] : pool_.writers()) {
+  for (const auto& [id, w] : pool_.writers()) {
+    if (w->pid == 0) continue;
     LogError(
         "Writer %d for %s did not finish within %d ms; abandoning it "
         "with %d bytes unwritten",
-        pid, EscapeForLog(w->path), options_.shutdown_timeout_ms,
-        UnreadBytes(pid));
-    kill(pid, SIGKILL);
+        w->pid, w->path.empty() ? "(idle)" : EscapeForLog(w->path),
+        options_.shutdown_timeout_ms, UnreadBytes(id));
+    kill(w->pid, SIGKILL);
   }
-  std::vector<pid_t> pids;
-  for (const auto& [pid, w] : pool_.writers()) pids.push_back(pid);
-  for (pid_t pid : pids) {
-    waitpid(pid, nullptr, 0);
-    pool_.Remove(pid);
-  }
+  abandoned_ = true;
 }
 
 }  // namespace
 
-int RunAcceptor(const ServerOptions& options, Listener listener,
-                Listener control) {
-  Acceptor acceptor(options, std::move(listener), std::move(control));
+int RunAcceptor(const ServerOptions& options, Admission admission,
+                Listener listener, Listener control) {
+  Acceptor acceptor(options, std::move(admission), std::move(listener),
+                    std::move(control));
   return acceptor.Run();
 }
 

@@ -26,6 +26,8 @@ constexpr size_t kMaxRequest = 256;
 
 const char* StateName(WriterProc::State state) {
   switch (state) {
+    case WriterProc::State::kStarting:
+      return "starting";
     case WriterProc::State::kIdle:
       return "idle";
     case WriterProc::State::kBusy:
@@ -71,7 +73,7 @@ void SetInterest(int epoll, int fd, uint64_t id, uint32_t events) {
 
 ServerSnapshot BuildSnapshot(const WriterPool& pool,
                              const AcceptorCounts& counts,
-                             const std::function<uint64_t(pid_t)>& queued,
+                             const std::function<uint64_t(uint64_t)>& queued,
                              int64_t stall_ms) {
   int64_t now = MonotonicMs();
   ServerSnapshot s;
@@ -84,13 +86,21 @@ ServerSnapshot BuildSnapshot(const WriterPool& pool,
   a.handshakes = counts.handshakes;
   a.clients = counts.clients;
   a.shutting_down = counts.shutting_down;
-  for (const auto& [pid, w] : pool.writers()) {
+  a.writers_starting = counts.writers_starting;
+  a.waiting = counts.waiting;
+  a.waiting_files = counts.waiting_files;
+  a.refused_limit = counts.refused_limit;
+  a.refused_busy = counts.refused_busy;
+  a.crash_history = counts.crash_history;
+  a.log_dropped = counts.log_dropped;
+  for (const auto& [id, w] : pool.writers()) {
+    if (w->state == WriterProc::State::kStarting) continue;
     if (w->state == WriterProc::State::kIdle) {
       ++a.writers_idle;
     } else {
       ++a.writers_busy;
     }
-    s.writers.push_back(SnapshotOf(*w, queued(pid), now, stall_ms));
+    s.writers.push_back(SnapshotOf(*w, queued(id), now, stall_ms));
   }
   std::sort(s.writers.begin(), s.writers.end(),
             [](const WriterSnapshot& x, const WriterSnapshot& y) {

@@ -28,6 +28,13 @@ std::string AcceptorLine(const AcceptorSnapshot& a) {
   AppendField(&line, "clients", absl::StrCat(a.clients));
   AppendField(&line, "writers_busy", absl::StrCat(a.writers_busy));
   AppendField(&line, "writers_idle", absl::StrCat(a.writers_idle));
+  AppendField(&line, "writers_starting", absl::StrCat(a.writers_starting));
+  AppendField(&line, "waiting", absl::StrCat(a.waiting));
+  AppendField(&line, "waiting_files", absl::StrCat(a.waiting_files));
+  AppendField(&line, "refused_limit", absl::StrCat(a.refused_limit));
+  AppendField(&line, "refused_busy", absl::StrCat(a.refused_busy));
+  AppendField(&line, "crash_history", absl::StrCat(a.crash_history));
+  AppendField(&line, "log_dropped", absl::StrCat(a.log_dropped));
   AppendField(&line, "shutting_down", a.shutting_down ? "1" : "0");
   return line;
 }
@@ -82,6 +89,13 @@ absl::Status ParseAcceptor(const Fields& f, AcceptorSnapshot* a) {
         Get(f, "handshakes", &a->handshakes), Get(f, "clients", &a->clients),
         Get(f, "writers_busy", &a->writers_busy),
         Get(f, "writers_idle", &a->writers_idle),
+        Get(f, "writers_starting", &a->writers_starting),
+        Get(f, "waiting", &a->waiting),
+        Get(f, "waiting_files", &a->waiting_files),
+        Get(f, "refused_limit", &a->refused_limit),
+        Get(f, "refused_busy", &a->refused_busy),
+        Get(f, "crash_history", &a->crash_history),
+        Get(f, "log_dropped", &a->log_dropped),
         Get(f, "shutting_down", &a->shutting_down)}) {
     if (!s.ok()) return s;
   }

@@ -39,6 +39,15 @@ struct AcceptorSnapshot {
   uint64_t clients = 0;     // Handed to a writer and not yet done.
   uint64_t writers_busy = 0;
   uint64_t writers_idle = 0;
+  uint64_t writers_starting = 0;  // Asked of the spawner, not started yet.
+  // Clients waiting in the acceptor for their file's writer, and the files
+  // (writer keys) they wait for.
+  uint64_t waiting = 0;
+  uint64_t waiting_files = 0;
+  uint64_t refused_limit = 0;  // Of `refused`: over a per-uid bound.
+  uint64_t refused_busy = 0;   // Of `refused`: their writer's queue was full.
+  uint64_t crash_history = 0;  // Keys the crash limiter remembers.
+  uint64_t log_dropped = 0;    // Server log records dropped (log too slow).
   bool shutting_down = false;
 };
 

@@ -151,12 +151,16 @@ std::string FormatStatusTable(const ServerSnapshot& s, int64_t now_unix_ms) {
       "\nacceptor: pid %d, up %s%s\n"
       "clients:  %d connected, %d in handshake; %d accepted, %d refused "
       "since start\n"
-      "writers:  %d busy, %d idle; stalled = in one open()/write() for "
-      ">= %s\n",
+      "writers:  %d busy, %d idle, %d starting; stalled = in one "
+      "open()/write() for >= %s\n"
+      "waiting:  %d clients for %d files; refused %d over a per-uid bound, "
+      "%d for a full queue\n"
+      "crash history: %d files; log records dropped: %d\n",
       a.pid, HumanDuration(a.uptime_ms),
       a.shutting_down ? ", shutting down" : "", a.clients, a.handshakes,
-      a.accepted, a.refused, a.writers_busy, a.writers_idle,
-      HumanDuration(a.rotate_check_interval_ms));
+      a.accepted, a.refused, a.writers_busy, a.writers_idle, a.writers_starting,
+      HumanDuration(a.rotate_check_interval_ms), a.waiting, a.waiting_files,
+      a.refused_limit, a.refused_busy, a.crash_history, a.log_dropped);
   return out;
 }
 
@@ -166,9 +170,14 @@ std::string FormatStatusJson(const ServerSnapshot& s) {
       "{\"acceptor\": {\"pid\": %d, \"uptime_ms\": %d, "
       "\"rotate_check_interval_ms\": %d, \"accepted\": %d, \"refused\": %d, "
       "\"handshakes\": %d, \"clients\": %d, \"writers_busy\": %d, "
-      "\"writers_idle\": %d, \"shutting_down\": %s},\n \"writers\": [",
+      "\"writers_idle\": %d, \"writers_starting\": %d, \"waiting\": %d, "
+      "\"waiting_files\": %d, \"refused_limit\": %d, \"refused_busy\": %d, "
+      "\"crash_history\": %d, \"log_dropped\": %d, "
+      "\"shutting_down\": %s},\n \"writers\": [",
       a.pid, a.uptime_ms, a.rotate_check_interval_ms, a.accepted, a.refused,
       a.handshakes, a.clients, a.writers_busy, a.writers_idle,
+      a.writers_starting, a.waiting, a.waiting_files, a.refused_limit,
+      a.refused_busy, a.crash_history, a.log_dropped,
       a.shutting_down ? "true" : "false");
   std::vector<std::string> writers;
   for (const WriterSnapshot& w : s.writers) {
@@ -207,9 +216,30 @@ std::string FormatMetrics(const ServerSnapshot& s) {
                a.handshakes);
   AppendGlobal(&out, {"offlog_clients", "gauge", "Clients handed to a writer."},
                a.clients);
+  AppendGlobal(&out,
+               {"offlog_clients_waiting", "gauge",
+                "Clients waiting in the acceptor for their file's writer."},
+               a.waiting);
+  AppendHeader(&out, {"offlog_clients_refused_by_reason_total", "counter",
+                      "Refusals over a per-uid bound or a full queue."});
+  absl::StrAppend(&out,
+                  "offlog_clients_refused_by_reason_total{reason=\"limit\"} ",
+                  a.refused_limit,
+                  "\nofflog_clients_refused_by_reason_total{reason=\"busy\"} ",
+                  a.refused_busy, "\n");
+  AppendGlobal(&out,
+               {"offlog_crash_history_files", "gauge",
+                "Files the writer crash limiter remembers."},
+               a.crash_history);
+  AppendGlobal(&out,
+               {"offlog_log_records_dropped_total", "counter",
+                "Server log records dropped because the log was too slow."},
+               a.log_dropped);
   AppendHeader(&out, {"offlog_writers", "gauge", "Writer processes by state."});
   absl::StrAppend(&out, "offlog_writers{state=\"busy\"} ", a.writers_busy,
-                  "\nofflog_writers{state=\"idle\"} ", a.writers_idle, "\n");
+                  "\nofflog_writers{state=\"idle\"} ", a.writers_idle,
+                  "\nofflog_writers{state=\"starting\"} ", a.writers_starting,
+                  "\n");
   AppendPerWriter(&out, s,
                   {"offlog_writer_clients", "gauge", "Clients of the file."},
                   [](const WriterSnapshot& w) { return w.clients; });

@@ -1,6 +1,8 @@
 // offlogd: the offlog file-append server. See docs/ARCHITECTURE.md.
+#include <fcntl.h>
 #include <signal.h>
 #include <sys/resource.h>
+#include <unistd.h>
 
 #include <cstdio>
 
@@ -20,6 +22,19 @@ void RaiseFileLimit() {
   if (getrlimit(RLIMIT_NOFILE, &rl) == 0 && rl.rlim_cur < rl.rlim_max) {
     rl.rlim_cur = rl.rlim_max;
     setrlimit(RLIMIT_NOFILE, &rl);
+  }
+}
+
+// Descriptors 0-2 open (on /dev/null if they were closed), so that no
+// socket offlogd opens lands on them and is taken for stdio.
+void KeepStdioOpen() {
+  while (true) {
+    int fd = open("/dev/null", O_RDWR);
+    if (fd < 0) return;
+    if (fd > 2) {
+      close(fd);
+      return;
+    }
   }
 }
 
@@ -48,14 +63,15 @@ int main(int argc, char** argv) {
     return 0;
   }
   // Unknown user or group names and relative --allow-dir fail here, before
-  // the socket exists (the acceptor builds the same Admission again).
-  if (absl::StatusOr<offlog::Admission> a =
-          offlog::Admission::FromOptions(*options);
-      !a.ok()) {
+  // the socket exists; the acceptor is given this one policy.
+  absl::StatusOr<offlog::Admission> admission =
+      offlog::Admission::FromOptions(*options);
+  if (!admission.ok()) {
     fprintf(stderr, "offlogd: error: %s\n",
-            std::string(a.status().message()).c_str());
+            std::string(admission.status().message()).c_str());
     return 2;
   }
+  KeepStdioOpen();
   signal(SIGPIPE, SIG_IGN);
   RaiseFileLimit();
   absl::StatusOr<offlog::Listener> listener = offlog::OpenListener(
@@ -81,6 +97,6 @@ int main(int argc, char** argv) {
       return 1;
     }
   }
-  return offlog::RunAcceptor(*options, *std::move(listener),
-                             *std::move(control));
+  return offlog::RunAcceptor(*options, *std::move(admission),
+                             *std::move(listener), *std::move(control));
 }

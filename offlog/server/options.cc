@@ -25,6 +25,9 @@ enum LongOnly {
   kAllowGid,
   kAllowDir,
   kOpenAsServerUser,
+  kMaxConnectionsPerUid,
+  kMaxWritersPerUid,
+  kMaxWaitingPerFile,
 };
 
 const struct option kLongOptions[] = {
@@ -49,6 +52,10 @@ const struct option kLongOptions[] = {
     {"allow-gid", required_argument, nullptr, kAllowGid},
     {"allow-dir", required_argument, nullptr, kAllowDir},
     {"open-as-server-user", no_argument, nullptr, kOpenAsServerUser},
+    {"max-connections-per-uid", required_argument, nullptr,
+     kMaxConnectionsPerUid},
+    {"max-writers-per-uid", required_argument, nullptr, kMaxWritersPerUid},
+    {"max-waiting-per-file", required_argument, nullptr, kMaxWaitingPerFile},
     {nullptr, 0, nullptr, 0},
 };
 
@@ -129,6 +136,14 @@ absl::Status ApplyOption(int opt, const char* arg, ServerOptions* o) {
     case kOpenAsServerUser:
       o->open_as_server_user = true;
       return absl::OkStatus();
+    case kMaxConnectionsPerUid:
+      return ParseInt("--max-connections-per-uid", arg, 0,
+                      &o->max_connections_per_uid);
+    case kMaxWritersPerUid:
+      return ParseInt("--max-writers-per-uid", arg, 0, &o->max_writers_per_uid);
+    case kMaxWaitingPerFile:
+      return ParseInt("--max-waiting-per-file", arg, 2,
+                      &o->max_waiting_per_file);
     default:
       return absl::InvalidArgumentError("unrecognized arguments (see --help)");
   }
@@ -170,7 +185,8 @@ std::string ServerUsage() {
                [--[no-]peek-reads]
                [--control-socket PATH]
                [--allow-uid USERS] [--allow-gid GROUPS] [--allow-dir DIR]
-               [--open-as-server-user]
+               [--open-as-server-user] [--max-connections-per-uid N]
+               [--max-writers-per-uid N] [--max-waiting-per-file N]
 
 offlog file-append service
 
@@ -223,6 +239,20 @@ options:
                         symlinks below DIR are not followed.
   --open-as-server-user When running as root, open files as root instead of
                         with the client's uid, gid and groups.
+  --max-connections-per-uid N
+                        Connections one uid may hold open at once; beyond,
+                        it gets OSError: [Errno 24] Too many open files.
+                        Default (0): half of the descriptors left after
+                        offlogd's reserve and writer channels.
+  --max-writers-per-uid N
+                        Files one uid may have open (writer processes) at
+                        once. Default (0): half of the writers the process
+                        and descriptor limits allow.
+  --max-waiting-per-file N
+                        Clients that may wait in the acceptor for a file's
+                        writer while it is busy or stuck (one uid at most
+                        half of them); beyond, they are refused. Default:
+                        2048
 )";
 }
 

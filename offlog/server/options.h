@@ -39,6 +39,10 @@ struct ServerOptions {
   std::vector<std::string> allow_dir;
   // As root: open files as root rather than as the client.
   bool open_as_server_user = false;
+  // Per-uid bounds (bounds.h); 0: derived from the limits in force.
+  int max_connections_per_uid = 0;
+  int max_writers_per_uid = 0;
+  int max_waiting_per_file = 2048;
   bool help = false;
 };
 

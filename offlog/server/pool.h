@@ -1,6 +1,12 @@
-// The acceptor's view of its writer processes: which exist, which path each
-// serves, which are idle. Writers are forked ahead of need (--prefork), so a
-// new path is served by a process that already exists.
+// The acceptor's view of its writer processes: which exist, which key (path,
+// and credentials when writers act as clients) each serves, which are idle,
+// and which are still being started by the spawner.
+//
+// Nothing here waits: starting a writer is a request to the spawner
+// (RequestWriters), answered later (OnSpawned); until then the writer is
+// kStarting. Writers are kept ready ahead of need (--prefork idle ones, plus
+// one for each key that is waiting for a writer), so a new path usually
+// takes an idle writer without any fork on its connect path.
 #ifndef OFFLOG_SERVER_POOL_H_
 #define OFFLOG_SERVER_POOL_H_
 
@@ -12,9 +18,10 @@
 #include <vector>
 
 #include "absl/container/flat_hash_map.h"
+#include "absl/container/flat_hash_set.h"
 #include "absl/status/statusor.h"
 #include "absl/strings/string_view.h"
-#include "offlog/common/unique_fd.h"
+#include "offlog/server/channel.h"
 #include "offlog/server/spawner.h"
 #include "offlog/server/writer.h"
 #include "offlog/server/writer_stats.h"
@@ -23,23 +30,29 @@ namespace offlog {
 
 struct WriterProc {
   enum class State {
+    kStarting,  // Asked of the spawner; no pid yet.
     kIdle,      // No path; ready for one.
     kBusy,      // Serving `path`.
     kClosing,   // Told to close `path`; waiting for kClosed.
     kRetiring,  // Told to exit (beyond the pool size, or shutting down).
   };
-  pid_t pid = 0;
-  UniqueFd channel;
+  uint64_t id = 0;  // The pool's name for it (epoll key), from before its pid.
+  pid_t pid = 0;    // 0 while kStarting.
+  Channel channel;
   SharedStats stats;
-  State state = State::kIdle;
+  State state = State::kStarting;
   std::string path;
   // What clients share this writer by: the path, plus the credentials it
-  // opens with when acting as the client (see ForPath).
+  // opens with when acting as the client (see WriterKey).
   std::string key;
+  uid_t owner = 0;       // The uid whose writer bound this one counts against.
+  bool counted = false;  // Counted in the pool's writers per owner.
   // It dropped to a client's credentials: it can never serve anyone else,
   // so it exits once its file is closed instead of going back to the pool.
   bool one_shot = false;
   uint64_t clients = 0;  // Assigned and not yet reported done.
+  int in_flight = 0;     // Assigned and not yet reported taken (kTaken).
+  bool reopen_queued = false;
   bool stall_logged = false;
   // `stats` when the writer took `path`. The shared counters run over the
   // process's life, and a writer serves one path after another; an idle
@@ -52,53 +65,81 @@ struct WriterProc {
   } base;
 };
 
+// The key clients share a writer by: `path`, plus `creds_key` (empty when
+// the writer opens as the server user).
+std::string WriterKey(absl::string_view path, absl::string_view creds_key);
+
 class WriterPool {
  public:
-  // Writers are forked by a spawner process (spawner.h); Start() starts it.
-  WriterPool(WriterConfig config, int prefork);
+  // At most `max_writers` writer processes exist at once (kStarting ones
+  // included); `prefork` of them are kept idle when there is room.
+  WriterPool(WriterConfig config, int prefork, int max_writers);
 
-  // Starts the spawner. Call once, early: before the acceptor holds clients.
-  absl::Status Start();
+  // Starts the spawner. Call once, early: before the acceptor holds clients
+  // or starts a thread. Returns the spawner's channel descriptor, which the
+  // caller watches and serves with OnSpawnerReadable().
+  absl::StatusOr<int> Start();
 
-  // The writer serving `path` for clients with `creds_key` (empty when the
-  // writer opens as the server user), else an idle one (forking one if none
-  // is idle) now marked busy with them; `one_shot` marks a new writer that
-  // will drop to the client's credentials.
-  absl::StatusOr<WriterProc*> ForPath(absl::string_view path,
-                                      absl::string_view creds_key = {},
-                                      bool one_shot = false);
+  // The writer bound to `key`, or null.
+  WriterProc* Bound(absl::string_view key);
+  // Binds an idle writer to `key` for `path`, counted against `owner`;
+  // null when none is idle.
+  WriterProc* BindIdle(absl::string_view key, absl::string_view path,
+                       uid_t owner, bool one_shot);
+  // Busy writers (bound, closing) counted against `uid`.
+  int WritersOf(uid_t uid) const;
 
-  // Forks writers until `prefork` are idle. Returns the new writers, whose
+  // Asks the spawner for writers until `prefork + extra` are idle or
+  // starting, within max_writers. Returns the writers now starting, whose
   // channels the caller must watch.
-  std::vector<WriterProc*> Replenish();
+  std::vector<WriterProc*> RequestWriters(int extra);
+  // Takes the spawner's answers. Each writer that started is idle now;
+  // each one that could not be started is forgotten (its id is returned in
+  // `failed` so the caller stops watching its channel). Returns false once
+  // the spawner is gone.
+  bool OnSpawnerReadable(std::vector<uint64_t>* failed);
+  // Sends queued spawn requests (on EPOLLOUT of the spawner's channel).
+  void FlushSpawner();
+  bool SpawnerWantsWrite() const { return spawner_.channel.queued() > 0; }
 
-  // Marks `w` closing and forgets its path, so new clients of the path go
-  // to another writer while this one closes the file.
+  // Marks `w` closing and unbinds it, so new clients of its key go to
+  // another writer while this one closes the file.
   void StartClosing(WriterProc* w);
-
   // A writer that finished closing: idle again, or retiring when enough are
   // idle already or it is one-shot. Returns true when it should be told to
   // exit.
   bool FinishClosing(WriterProc* w);
 
-  WriterProc* Find(pid_t pid);
+  WriterProc* Find(uint64_t id);
+  WriterProc* FindPid(pid_t pid);
   // Forgets a writer that exited; returns its record.
-  std::unique_ptr<WriterProc> Remove(pid_t pid);
+  std::unique_ptr<WriterProc> Remove(uint64_t id);
 
-  const absl::flat_hash_map<pid_t, std::unique_ptr<WriterProc>>& writers()
+  const absl::flat_hash_map<uint64_t, std::unique_ptr<WriterProc>>& writers()
       const {
     return writers_;
   }
-  int IdleCount() const;
+  int IdleCount() const { return static_cast<int>(idle_.size()); }
+  int StartingCount() const { return starting_; }
+  pid_t spawner_pid() const { return spawner_.pid; }
+  int spawner_fd() const { return spawner_.channel.fd(); }
 
  private:
-  absl::StatusOr<WriterProc*> Spawn();
+  void SetState(WriterProc* w, WriterProc::State state);
+  void Uncount(WriterProc* w);
+  void Adopt(ChannelMessage reply, std::vector<uint64_t>* failed);
 
   WriterConfig config_;
   int prefork_;
-  Spawner spawner_;
-  absl::flat_hash_map<pid_t, std::unique_ptr<WriterProc>> writers_;
-  absl::flat_hash_map<std::string, WriterProc*> by_path_;
+  int max_writers_;
+  SpawnerProcess spawner_;
+  uint64_t next_id_ = 1;
+  absl::flat_hash_set<WriterProc*> idle_;
+  int starting_ = 0;
+  absl::flat_hash_map<uint64_t, std::unique_ptr<WriterProc>> writers_;
+  absl::flat_hash_map<pid_t, WriterProc*> by_pid_;
+  absl::flat_hash_map<std::string, WriterProc*> by_key_;
+  absl::flat_hash_map<uid_t, int> writers_of_;
 };
 
 }  // namespace offlog

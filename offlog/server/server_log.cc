@@ -13,6 +13,8 @@ namespace {
 
 // The log file descriptor: set once before any fork, then only read.
 int log_file_fd = -1;
+// Set while single-threaded (SetLogSink).
+LogSink* log_sink = nullptr;
 
 absl::string_view LevelName(Level level) {
   switch (level) {
@@ -65,7 +67,17 @@ absl::Status OpenServerLogFile(absl::string_view path) {
 
 int ServerLogFileFd() { return log_file_fd; }
 
+void SetLogSink(LogSink* sink) { log_sink = sink; }
+
 void LogRecord(Level level, absl::string_view message) {
+  if (log_sink != nullptr) {
+    log_sink->Write(level, message);
+  } else {
+    WriteRecord(level, message);
+  }
+}
+
+void WriteRecord(Level level, absl::string_view message) {
   std::string record =
       absl::StrCat(FormatRecordPrefix(absl::Now(), absl::LocalTimeZone(),
                                       "offlog", LevelName(level)),

@@ -21,7 +21,26 @@ enum class Level { kDebug, kInfo, kWarning, kError, kCritical };
 // Called once at start-up, before any writer is forked; forks inherit it.
 absl::Status OpenServerLogFile(absl::string_view path);
 
+// Where a process's records go. By default LogRecord writes them itself
+// (WriteRecord, blocking as the sinks do); the acceptor installs an
+// AsyncLog (async_log.h), so that a full pipe or a slow terminal blocks no
+// client, and a writer sends its records to the acceptor over its channel.
+class LogSink {
+ public:
+  virtual ~LogSink() = default;
+  virtual void Write(Level level, absl::string_view message) = 0;
+};
+
+// Sends this process's records to `sink` from now on (nullptr: back to
+// WriteRecord). `sink` must outlive its installation. Set it while the
+// process is single-threaded; it is the one mutable global of the log.
+void SetLogSink(LogSink* sink);
+
 void LogRecord(Level level, absl::string_view message);
+
+// Formats and writes one record to stdout or stderr and the log file now,
+// blocking while they do.
+void WriteRecord(Level level, absl::string_view message);
 
 // The log file's descriptor, or -1: forked writers keep it open.
 int ServerLogFileFd();

@@ -2,20 +2,16 @@
 
 #include <errno.h>
 #include <fcntl.h>
+#include <poll.h>
+#include <sched.h>
 #include <signal.h>
-#include <sys/prctl.h>
 #include <sys/socket.h>
-#include <sys/wait.h>
+#include <sys/syscall.h>
 #include <unistd.h>
 
-#include <algorithm>
 #include <climits>
-#include <cstring>
-#include <iterator>
-#include <string>
 
-#include "offlog/common/fd_passing.h"
-#include "offlog/server/server_log.h"
+#include "offlog/server/writer_stats.h"
 
 namespace offlog {
 namespace {
@@ -35,70 +31,74 @@ void SetUpWriterSignals() {
   signal(SIGCHLD, SIG_DFL);
 }
 
-// Closes every descriptor but stdio, the server's log file and `keep`.
-void CloseAllBut(int keep) {
-  int kept[] = {STDERR_FILENO, keep, ServerLogFileFd(), INT_MAX};
-  std::sort(std::begin(kept), std::end(kept));
-  for (size_t i = 0; i + 1 < std::size(kept); ++i) {
-    if (kept[i] < STDERR_FILENO) continue;
-    unsigned first = kept[i] + 1, last = kept[i + 1] - 1;
-    if (first <= last) close_range(first, last, 0);
+// Points stdio at /dev/null and closes every other descriptor but `keep`:
+// nothing of the acceptor's (a terminal, the server log) reaches a writer,
+// which may run as a client's user. Writers log over their channel.
+void KeepOnly(int keep) {
+  int null = open("/dev/null", O_RDWR);
+  for (int fd = 0; fd <= 2; ++fd) {
+    if (fd != null) dup2(null, fd);
   }
+  // main() keeps 0-2 open, so `keep` and a /dev/null beyond stdio are >= 3.
+  if (keep > 3) close_range(3, keep - 1, 0);
+  close_range(keep + 1, UINT_MAX, 0);
 }
 
-// Forks the writer through an intermediate process that exits at once, so
-// that the writer is reparented to the acceptor (the subreaper). Returns
-// the writer's pid, or -1.
-pid_t DoubleFork(int sock, UniqueFd channel, const WriterConfig& config,
-                 WriterStats* stats) {
-  int pipefd[2];
-  if (pipe2(pipefd, O_CLOEXEC) != 0) return -1;
-  UniqueFd pid_r(pipefd[0]), pid_w(pipefd[1]);
-  pid_t mid = fork();
-  if (mid < 0) return -1;
-  if (mid == 0) {
-    pid_t writer = fork();
-    if (writer == 0) {
-      close(sock);
-      pid_r.Reset();
-      pid_w.Reset();
-      _exit(RunWriter(std::move(channel), config, stats));
-    }
-    (void)!write(pid_w.get(), &writer, sizeof(writer));
-    _exit(0);
-  }
-  pid_w.Reset();
-  pid_t writer = -1;
-  if (read(pid_r.get(), &writer, sizeof(writer)) != sizeof(writer)) writer = -1;
-  waitpid(mid, nullptr, 0);  // Once it is gone, the writer is reparented.
-  return writer;
+// Starts a writer as the acceptor's child (the spawner's parent). Returns
+// its pid, or -1. The child never returns.
+pid_t CloneWriter(int spawner_sock, UniqueFd channel,
+                  const WriterConfig& config, WriterStats* stats) {
+  // Like fork(), but the child's parent is ours. The spawner is single-
+  // threaded, so the child may use malloc and the rest of libc freely.
+  long pid =
+      syscall(SYS_clone, CLONE_PARENT | SIGCHLD, nullptr, nullptr, nullptr, 0);
+  if (pid != 0) return static_cast<pid_t>(pid);
+  close(spawner_sock);
+  _exit(RunWriter(std::move(channel), config, stats));
 }
 
-// The spawner's loop: one request (a channel end) in, one writer's pid and
-// stats memfd out, until the acceptor closes the socket.
-[[noreturn]] void ServeSpawnRequests(UniqueFd sock,
+// Blocks until `sock` is readable (the spawner may block: it serves only
+// the acceptor, which never waits for it).
+bool WaitReadable(int sock) {
+  pollfd p = {sock, POLLIN, 0};
+  while (poll(&p, 1, -1) < 0) {
+    if (errno != EINTR) return false;
+  }
+  return true;
+}
+
+[[noreturn]] void ServeSpawnRequests(Channel channel,
                                      const WriterConfig& config) {
-  while (true) {
-    absl::StatusOr<ReceivedMessage> req = RecvWithFd(sock.get(), 16);
-    if (!req.ok()) _exit(0);
-    pid_t pid = -1;
-    absl::StatusOr<SharedStats> stats = SharedStats::Create();
-    if (stats.ok() && req->fd.valid()) {
-      pid = DoubleFork(sock.get(), std::move(req->fd), config, stats->get());
+  while (WaitReadable(channel.fd())) {
+    while (true) {
+      absl::StatusOr<std::optional<ChannelMessage>> req = channel.Receive();
+      if (!req.ok()) _exit(0);  // The acceptor is gone.
+      if (!req->has_value()) break;
+      ChannelMessage reply;
+      reply.type = MsgType::kSpawned;
+      reply.client_id = (*req)->client_id;
+      absl::StatusOr<SharedStats> stats = SharedStats::Create();
+      if (stats.ok() && (*req)->fd.valid()) {
+        reply.pid = CloneWriter(channel.fd(), std::move((*req)->fd), config,
+                                stats->get());
+        if (reply.pid < 0) reply.pid = 0;
+      }
+      if (!channel.Send(reply, stats.ok() ? stats->fd() : -1).ok()) _exit(0);
     }
-    std::string reply(reinterpret_cast<const char*>(&pid), sizeof(pid));
-    if (!SendWithFd(sock.get(), reply, stats.ok() ? stats->fd() : -1).ok()) {
-      _exit(0);
+    // Replies the acceptor has not taken yet: wait for room, blocking only
+    // the spawner.
+    while (channel.queued() > 0) {
+      pollfd p = {channel.fd(), POLLOUT, 0};
+      poll(&p, 1, 100);
+      if (!channel.Flush().ok()) _exit(0);
     }
   }
+  _exit(0);
 }
 
 }  // namespace
 
-absl::StatusOr<Spawner> Spawner::Start(const WriterConfig& config) {
-  if (prctl(PR_SET_CHILD_SUBREAPER, 1) != 0) {
-    return absl::ErrnoToStatus(errno, "prctl(PR_SET_CHILD_SUBREAPER)");
-  }
+absl::StatusOr<SpawnerProcess> StartSpawner(const WriterConfig& config) {
   int sv[2];
   if (socketpair(AF_UNIX, SOCK_SEQPACKET | SOCK_CLOEXEC, 0, sv) != 0) {
     return absl::ErrnoToStatus(errno, "socketpair");
@@ -107,31 +107,13 @@ absl::StatusOr<Spawner> Spawner::Start(const WriterConfig& config) {
   pid_t pid = fork();
   if (pid < 0) return absl::ErrnoToStatus(errno, "fork");
   if (pid == 0) {
-    CloseAllBut(theirs.get());
+    int keep = theirs.get();
+    KeepOnly(keep);
+    ours.Release();  // Closed by KeepOnly.
     SetUpWriterSignals();
-    ours.Release();  // Closed by CloseAllBut.
-    ServeSpawnRequests(std::move(theirs), config);
+    ServeSpawnRequests(Channel(std::move(theirs)), config);
   }
-  return Spawner(std::move(ours));
-}
-
-absl::StatusOr<SpawnedWriter> Spawner::Spawn(int channel) {
-  if (absl::Status s = SendWithFd(sock_.get(), "spawn", channel); !s.ok()) {
-    return s;
-  }
-  absl::StatusOr<ReceivedMessage> reply = RecvWithFd(sock_.get(), 16);
-  if (!reply.ok()) return reply.status();
-  SpawnedWriter w;
-  if (reply->payload.size() == sizeof(pid_t)) {
-    memcpy(&w.pid, reply->payload.data(), sizeof(pid_t));
-  }
-  if (w.pid <= 0 || !reply->fd.valid()) {
-    return absl::InternalError("the spawner could not start a writer");
-  }
-  absl::StatusOr<SharedStats> stats = SharedStats::Attach(std::move(reply->fd));
-  if (!stats.ok()) return stats.status();
-  w.stats = *std::move(stats);
-  return w;
+  return SpawnerProcess{pid, Channel(std::move(ours))};
 }
 
 }  // namespace offlog

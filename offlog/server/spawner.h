@@ -1,52 +1,38 @@
-// The spawner: a small process that forks writers for the acceptor.
+// The spawner: a small process that starts writers for the acceptor.
 //
 // Forking the acceptor itself gets dearer as it grows: every fork write-
 // protects its whole address space, the acceptor then copy-faults its way
-// through its working set (with TLB shootdowns, costly in a VM), and the
-// child inherits two descriptors per client only to close them. Exec'ing a
-// fresh binary instead pays for dynamic linking every time. So offlogd forks
-// one spawner at start, while it is still small and holds no client, and
-// asks it for each writer.
+// through its working set, and the child inherits two descriptors per client
+// only to close them. So offlogd forks one spawner at start, while it is
+// still small and holds no client, and asks it for writers over a channel
+// (channel.h: kSpawn in, kSpawned out).
 //
-// Writers must still be the acceptor's children, so that it learns of their
-// deaths (SIGCHLD, waitpid) at once: the acceptor is a child subreaper, and
-// the spawner double-forks, so each writer is reparented to the acceptor as
-// soon as its intermediate parent exits, before its pid is reported.
+// The spawner starts each writer with clone(CLONE_PARENT): the writer is the
+// acceptor's child, so the acceptor learns of its death at once (SIGCHLD,
+// waitpid), and a writer costs one process creation, with no intermediate
+// process to reap. The acceptor never waits for the spawner: requests and
+// replies travel over the non-blocking channel, and the spawner may take
+// its time (a fork costs milliseconds on a loaded VM).
 #ifndef OFFLOG_SERVER_SPAWNER_H_
 #define OFFLOG_SERVER_SPAWNER_H_
 
 #include <sys/types.h>
 
 #include "absl/status/statusor.h"
-#include "offlog/common/unique_fd.h"
+#include "offlog/server/channel.h"
 #include "offlog/server/writer.h"
-#include "offlog/server/writer_stats.h"
 
 namespace offlog {
 
-struct SpawnedWriter {
+// Forks the spawner, which serves writers with `config`, and returns the
+// acceptor's end of its channel and its pid. Call once, early, from a
+// single-threaded process: the spawner is a fork of the caller, and keeps
+// none of its descriptors but the channel (stdio goes to /dev/null).
+struct SpawnerProcess {
   pid_t pid = 0;
-  SharedStats stats;
+  Channel channel;
 };
-
-class Spawner {
- public:
-  // Makes the calling process a child subreaper and forks the spawner,
-  // which serves writers with `config`.
-  static absl::StatusOr<Spawner> Start(const WriterConfig& config);
-
-  Spawner() = default;
-  Spawner(Spawner&&) = default;
-  Spawner& operator=(Spawner&&) = default;
-
-  // Starts a writer that serves the acceptor over `channel` (the writer's
-  // end of a channel socketpair; the caller keeps and closes its copy).
-  absl::StatusOr<SpawnedWriter> Spawn(int channel);
-
- private:
-  explicit Spawner(UniqueFd sock) : sock_(std::move(sock)) {}
-  UniqueFd sock_;
-};
+absl::StatusOr<SpawnerProcess> StartSpawner(const WriterConfig& config);
 
 }  // namespace offlog
 

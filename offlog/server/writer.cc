@@ -2,6 +2,7 @@
 
 #include <errno.h>
 #include <fcntl.h>
+#include <poll.h>
 #include <sys/epoll.h>
 #include <sys/resource.h>
 #include <sys/socket.h>
@@ -41,6 +42,7 @@ struct Client {
   UniqueFd fd;
   uint64_t id = 0;
   std::string raw_path;  // As the client sent it: quoted in its errors.
+  bool told_ok = false;  // By this writer or, before a re-pass, another.
   bool told_rotated = false;
   bool confirmed = false;    // Told OK: counted among the file's clients.
   bool peer_closed = false;  // EPOLLRDHUP: nothing more will arrive.
@@ -61,15 +63,27 @@ enum class Drained {
 // told BYE.
 enum class Ending { kClientDone, kClientGone, kServerClosed };
 
-class Writer {
+// A writer's own log records travel to the acceptor over the channel
+// (kLog), which writes them to the server log: a writer that may run as a
+// client's user holds no descriptor of the log, and a slow log blocks no
+// writer. At most kMaxQueuedLogs records wait in the channel's outbox;
+// beyond that they are counted and the count is logged later.
+constexpr size_t kMaxQueuedLogs = 256;
+
+class Writer : public LogSink {
  public:
   Writer(UniqueFd channel, const WriterConfig& config, WriterStats* stats)
       : channel_(std::move(channel)), config_(config), stats_(stats) {}
 
   int Run();
+  void Write(Level level, absl::string_view message) override;
 
  private:
   void OnChannelReadable();
+  void OnChannelMessage(ChannelMessage msg);
+  // Sends what the channel's outbox holds and watches for room if any is
+  // left.
+  void FlushChannel();
   void OnAssign(ChannelMessage msg);
   void OnClose();
   void OnReopen();
@@ -97,9 +111,10 @@ class Writer {
   size_t RoomBelowFileSizeLimit(absl::string_view data) const;
   void CheckRotation();
   int NextTimeoutMs() const;
-  void Report(MsgType type, uint64_t client_id = 0);
+  void Report(MsgType type, uint64_t client_id = 0, uint32_t flags = 0);
+  void FlushBeforeExit();
 
-  UniqueFd channel_;
+  Channel channel_;
   WriterConfig config_;
   WriterStats* stats_;
   UniqueFd epoll_;
@@ -118,15 +133,17 @@ class Writer {
   rlim_t file_size_limit_ = CurrentFileSizeLimit();
   bool shutting_down_ = false;
   bool channel_open_ = true;
+  bool watching_channel_out_ = false;
+  uint64_t logs_dropped_ = 0;
 };
 
 int Writer::Run() {
+  SetLogSink(this);
   epoll_.Reset(epoll_create1(EPOLL_CLOEXEC));
   epoll_event ev = {};
   ev.events = EPOLLIN;
   ev.data.u64 = kChannelKey;
-  if (!epoll_ || epoll_ctl(epoll_.get(), EPOLL_CTL_ADD, channel_.get(), &ev)) {
-    LogError("writer %d: epoll: %s", getpid(), strerror(errno));
+  if (!epoll_ || epoll_ctl(epoll_.get(), EPOLL_CTL_ADD, channel_.fd(), &ev)) {
     return 1;
   }
   while (!(shutting_down_ && clients_.empty())) {
@@ -135,7 +152,7 @@ int Writer::Run() {
     if (n < 0 && errno != EINTR) return 1;
     for (int i = 0; i < n; ++i) {
       if (events[i].data.u64 == kChannelKey) {
-        OnChannelReadable();
+        if (events[i].events & EPOLLIN) OnChannelReadable();
       } else {
         OnClientEvent(events[i].data.u64, events[i].events);
       }
@@ -146,9 +163,11 @@ int Writer::Run() {
     if (!path_.empty() && MonotonicMs() >= next_rotation_check_ms_) {
       CheckRotation();
     }
+    FlushChannel();
     Coalesce(stats_->bytes_written - before);
   }
   if (file_) OnClose();
+  FlushBeforeExit();
   return 0;
 }
 
@@ -165,26 +184,77 @@ int Writer::NextTimeoutMs() const {
   return static_cast<int>(std::max<int64_t>(0, next - MonotonicMs()));
 }
 
-void Writer::Report(MsgType type, uint64_t client_id) {
+void Writer::Report(MsgType type, uint64_t client_id, uint32_t flags) {
   if (!channel_open_) return;
-  ChannelHeader h = {};
-  h.type = type;
-  h.client_id = client_id;
-  if (!SendChannelMessage(channel_.get(), h).ok()) channel_open_ = false;
+  ChannelMessage msg;
+  msg.type = type;
+  msg.client_id = client_id;
+  msg.flags = flags;
+  if (!channel_.Send(msg).ok()) channel_open_ = false;
+}
+
+void Writer::Write(Level level, absl::string_view message) {
+  if (!channel_open_) return;
+  if (channel_.queued() >= kMaxQueuedLogs) {
+    ++logs_dropped_;
+    return;
+  }
+  ChannelMessage msg;
+  msg.type = MsgType::kLog;
+  msg.flags = static_cast<uint32_t>(level);
+  msg.path = logs_dropped_ == 0 ? std::string(message)
+                                : absl::StrFormat(
+                                      "%s (%d earlier log lines of writer %d "
+                                      "dropped: the acceptor was not reading)",
+                                      message, logs_dropped_, getpid());
+  logs_dropped_ = 0;
+  if (!channel_.Send(msg).ok()) channel_open_ = false;
+}
+
+void Writer::FlushChannel() {
+  if (channel_open_ && channel_.queued() > 0 && !channel_.Flush().ok()) {
+    channel_open_ = false;
+  }
+  bool want_out = channel_open_ && channel_.queued() > 0;
+  if (want_out == watching_channel_out_) return;
+  epoll_event ev = {};
+  ev.events = EPOLLIN | (want_out ? EPOLLOUT : 0);
+  ev.data.u64 = kChannelKey;
+  epoll_ctl(epoll_.get(), EPOLL_CTL_MOD, channel_.fd(), &ev);
+  watching_channel_out_ = want_out;
+}
+
+// Reports still queued when the writer is done (its last kClientDone, log
+// lines) are worth a short wait: the acceptor reads its channels on every
+// wake-up. A writer whose acceptor is gone or stuck leaves after 1 s.
+void Writer::FlushBeforeExit() {
+  int64_t deadline = MonotonicMs() + 1000;
+  while (channel_open_ && channel_.queued() > 0 && MonotonicMs() < deadline) {
+    pollfd p = {channel_.fd(), POLLOUT, 0};
+    poll(&p, 1, 100);
+    if (!channel_.Flush().ok()) return;
+  }
 }
 
 void Writer::OnChannelReadable() {
-  absl::StatusOr<ChannelMessage> msg = RecvChannelMessage(channel_.get());
-  if (!msg.ok()) {
-    // The acceptor is gone. Finish what the clients have sent, then exit.
-    epoll_ctl(epoll_.get(), EPOLL_CTL_DEL, channel_.get(), nullptr);
-    channel_open_ = false;
-    BeginShutdown();
-    return;
+  while (true) {
+    absl::StatusOr<std::optional<ChannelMessage>> msg = channel_.Receive();
+    if (!msg.ok()) {
+      // The acceptor is gone. Finish what the clients have sent, then exit.
+      epoll_ctl(epoll_.get(), EPOLL_CTL_DEL, channel_.fd(), nullptr);
+      channel_open_ = false;
+      BeginShutdown();
+      return;
+    }
+    if (!msg->has_value()) return;
+    OnChannelMessage(**std::move(msg));
   }
-  switch (msg->header.type) {
+}
+
+void Writer::OnChannelMessage(ChannelMessage msg) {
+  switch (msg.type) {
     case MsgType::kAssign:
-      OnAssign(*std::move(msg));
+      OnAssign(std::move(msg));
       break;
     case MsgType::kClose:
       OnClose();
@@ -212,13 +282,17 @@ int Writer::OpenTarget() {
 }
 
 void Writer::OnAssign(ChannelMessage msg) {
-  uint64_t id = msg.header.client_id;
+  uint64_t id = msg.client_id;
+  if (clients_.contains(id)) return;  // Never twice; the acceptor's bug.
   Client& c = clients_[id];
   c.fd = std::move(msg.fd);
   c.id = id;
   c.raw_path = std::move(msg.raw_path);
+  c.told_ok = msg.flags & kAssignToldOk;
+  c.told_rotated = msg.flags & kAssignToldRotated;
   stats_->clients = clients_.size();
   if (!c.fd) {
+    Report(MsgType::kTaken, id);
     EndClient(id, Ending::kClientGone);
     return;
   }
@@ -226,6 +300,7 @@ void Writer::OnAssign(ChannelMessage msg) {
   fcntl(c.fd.get(), F_SETFL, flags | O_NONBLOCK);
   if (!AdoptCredentials(msg)) {
     SendMessage(c, FormatOsError(EACCES, c.raw_path));
+    Report(MsgType::kTaken, id);
     EndClient(id, Ending::kServerClosed);
     return;
   }
@@ -236,6 +311,7 @@ void Writer::OnAssign(ChannelMessage msg) {
       LogWarning("Client %d access denied for %s:\n%s", id,
                  EscapeForLog(c.raw_path), emsg);
       SendMessage(c, emsg);
+      Report(MsgType::kTaken, id);
       EndClient(id, Ending::kServerClosed);
       return;
     }
@@ -244,14 +320,20 @@ void Writer::OnAssign(ChannelMessage msg) {
   LogInfo("Client %d access confirmed for %s", id, EscapeForLog(path_));
   LogInfo("New client %d (total: %d) for %s", id, clients_.size(),
           EscapeForLog(path_));
-  // Also after a re-pass from a writer that died: a client may have had
-  // its OK already, and every offlog client ignores one it did not await.
-  if (!SendMessage(c, kMsgOk)) {
-    // It cannot hear us: it closed without SHUT_WR, or refuses to read.
-    // Take nothing more from it, but still write what it sent before, which
-    // stays readable after SHUT_RD; its EOF then ends it.
-    shutdown(c.fd.get(), SHUT_RD);
+  // A client re-passed from a writer that died was told OK already: a
+  // second OK arriving with BYE in one read makes offlog 0.3.1's close()
+  // fail. The report follows the send at once, so that a writer dying
+  // between the two is the only way a client can hear OK twice.
+  if (!c.told_ok) {
+    if (!SendMessage(c, kMsgOk)) {
+      // It cannot hear us: it closed without SHUT_WR, or refuses to read.
+      // Take nothing more from it, but still write what it sent before,
+      // which stays readable after SHUT_RD; its EOF then ends it.
+      shutdown(c.fd.get(), SHUT_RD);
+    }
+    c.told_ok = true;
   }
+  Report(MsgType::kTaken, id, kTakenOk);
   epoll_event ev = {};
   ev.events = EPOLLIN | EPOLLRDHUP | EPOLLET;
   ev.data.u64 = id;
@@ -266,11 +348,11 @@ void Writer::OnAssign(ChannelMessage msg) {
 }
 
 bool Writer::AdoptCredentials(const ChannelMessage& msg) {
-  if (!(msg.header.assign_flags & kAssignAsClient)) return creds_key_.empty();
+  if (!(msg.flags & kAssignAsClient)) return creds_key_.empty();
   PeerCredentials cred;
-  cred.pid = msg.header.pid;
-  cred.uid = msg.header.uid;
-  cred.gid = msg.header.gid;
+  cred.pid = msg.pid;
+  cred.uid = msg.uid;
+  cred.gid = msg.gid;
   cred.groups = msg.groups;
   std::string key = CredentialsKey(cred);
   if (!creds_key_.empty()) return key == creds_key_;
@@ -538,7 +620,11 @@ void Writer::CheckRotation() {
   for (auto& [id, c] : clients_) {
     if (c.told_rotated) continue;
     c.told_rotated = true;
-    if (!SendMessage(c, kMsgRotated)) to_drop.push_back(id);
+    if (!SendMessage(c, kMsgRotated)) {
+      to_drop.push_back(id);
+    } else {
+      Report(MsgType::kToldRotated, id);
+    }
   }
   for (uint64_t id : to_drop) EndClient(id, Ending::kServerClosed);
   // Follow the path to its new file, so that clients which ignore ROTATED

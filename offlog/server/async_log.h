@@ -1,0 +1,46 @@
+// The acceptor's server log: records are queued in memory and written by a
+// thread of their own, so that a log sink that blocks (a pipe nobody reads,
+// a terminal paused with Ctrl-S, a slow disk under --logfile) never blocks
+// the acceptor, and so no client. The queue is bounded: beyond
+// kMaxQueuedBytes records are dropped and counted, and the count is logged
+// once there is room again.
+#ifndef OFFLOG_SERVER_ASYNC_LOG_H_
+#define OFFLOG_SERVER_ASYNC_LOG_H_
+
+#include <cstdint>
+#include <memory>
+#include <thread>
+
+#include "offlog/server/server_log.h"
+
+namespace offlog {
+
+class AsyncLog : public LogSink {
+ public:
+  static constexpr size_t kMaxQueuedBytes = 4 << 20;
+  static constexpr int kStopWaitMs = 2000;
+
+  // Starts the thread. Start it only after every fork the process makes:
+  // a forked child would not have the thread.
+  AsyncLog();
+  // Writes what is queued, waiting for the sinks at most kStopWaitMs; a
+  // thread stuck in a sink is left behind (with the queue it owns), since it
+  // must not keep offlogd from exiting.
+  ~AsyncLog() override;
+  AsyncLog(const AsyncLog&) = delete;
+  AsyncLog& operator=(const AsyncLog&) = delete;
+
+  void Write(Level level, absl::string_view message) override;
+  // Records dropped so far because the queue was full.
+  uint64_t dropped() const;
+
+  struct State;
+
+ private:
+  std::shared_ptr<State> state_;
+  std::thread thread_;
+};
+
+}  // namespace offlog
+
+#endif  // OFFLOG_SERVER_ASYNC_LOG_H_

@@ -30,7 +30,7 @@ inline constexpr int kDescriptorReserve = 64;
 // Assignments a writer may have unanswered (sent, not yet kTaken): a writer
 // stuck in open() or write() holds no more than these of its clients' sockets
 // in its channel; the rest wait in the acceptor.
-inline constexpr int kMaxInFlightPerWriter = 8;
+inline constexpr int kMaxInFlightPerWriter = 64;
 
 struct Bounds {
   int64_t descriptors = 0;  // RLIMIT_NOFILE, soft.

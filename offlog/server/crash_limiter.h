@@ -19,7 +19,7 @@ class CrashLimiter {
  public:
   static constexpr int kMaxCrashes = 3;
   static constexpr int64_t kWindowMs = 60000;
-  static constexpr size_t kMaxKeys = 4096;
+  static constexpr size_t kMaxKeys = 1024;
 
   // Records a crash of `key`'s writer at `now_ms` (monotonic, never
   // decreasing between calls). Returns true when that makes kMaxCrashes

@@ -134,6 +134,7 @@ class Writer : public LogSink {
   bool shutting_down_ = false;
   bool channel_open_ = true;
   bool watching_channel_out_ = false;
+  bool took_clients_ = false;  // This turn read a kAssign.
   uint64_t logs_dropped_ = 0;
 };
 
@@ -164,7 +165,9 @@ int Writer::Run() {
       CheckRotation();
     }
     FlushChannel();
-    Coalesce(stats_->bytes_written - before);
+    // New clients are not kept waiting for a pause.
+    if (!took_clients_) Coalesce(stats_->bytes_written - before);
+    took_clients_ = false;
   }
   if (file_) OnClose();
   FlushBeforeExit();
@@ -247,6 +250,7 @@ void Writer::OnChannelReadable() {
       return;
     }
     if (!msg->has_value()) return;
+    took_clients_ |= (*msg)->type == MsgType::kAssign;
     OnChannelMessage(**std::move(msg));
   }
 }

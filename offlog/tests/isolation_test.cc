@@ -1,0 +1,463 @@
+// No client and no file system can freeze offlogd. Each test runs the real
+// offlogd, puts it under one kind of pressure (a burst of short clients, a
+// stalled file with a crowd of clients, a user hogging connections, files
+// or crashing writers), and ends the same way: a client of another file
+// gets OK and writes 1,000 lines to BYE, the checker finds nothing lost,
+// and the server exits on SIGTERM within --shutdown-timeout-ms plus a
+// margin. Deadlines only detect hangs; latencies are measured in
+// offlog/bench.
+#include <fcntl.h>
+#include <grp.h>
+#include <poll.h>
+#include <signal.h>
+#include <sys/resource.h>
+#include <sys/socket.h>
+#include <sys/stat.h>
+#include <sys/un.h>
+#include <sys/wait.h>
+#include <unistd.h>
+
+#include <algorithm>
+#include <functional>
+#include <iostream>
+#include <map>
+#include <string>
+#include <vector>
+
+#include "absl/strings/match.h"
+#include "absl/strings/str_cat.h"
+#include "absl/strings/strip.h"
+#include "gtest/gtest.h"
+#include "offlog/bench/checker.h"
+#include "offlog/server/control_protocol.h"
+#include "offlog/tests/offlogd_test.h"
+#include "offlog/tests/server_harness.h"
+
+namespace offlog {
+namespace testing {
+namespace {
+
+constexpr absl::Duration kDeadline = absl::Seconds(10);
+constexpr int kShutdownTimeoutMs = 2000;
+constexpr size_t kRecordSize = 100;
+constexpr uid_t kNobody = 65534;
+constexpr char kNotResponding[] =
+    "OSError: offlog writer for this file is not responding";
+constexpr char kTooManyFiles[] = "OSError: [Errno 24] Too many open files";
+
+void RaiseOwnFileLimit() {
+  rlimit rl;
+  getrlimit(RLIMIT_NOFILE, &rl);
+  rl.rlim_cur = rl.rlim_max;
+  setrlimit(RLIMIT_NOFILE, &rl);
+}
+
+std::string Record(uint64_t client, uint64_t seq) {
+  return bench::MakeRecord(client, seq, kRecordSize);
+}
+
+// Checks that `file` holds records 0..records-1 of clients
+// first..first+clients-1 and nothing else, whole and once each.
+void ExpectComplete(const std::string& file, uint64_t records,
+                    uint64_t clients) {
+  bench::CheckOptions o;
+  o.record_size = kRecordSize;
+  o.expected_records = records;
+  o.expected_clients = clients;
+  absl::StatusOr<bench::CheckReport> r = bench::CheckFiles({file}, o);
+  ASSERT_TRUE(r.ok()) << r.status();
+  EXPECT_TRUE(r->clean()) << bench::FormatSummary(*r);
+  EXPECT_EQ(r->total.seen, records * clients);
+}
+
+// The server's snapshot, from its control socket.
+absl::StatusOr<ServerSnapshot> Status(const ServerProcess& server) {
+  absl::StatusOr<UniqueFd> fd = Connect(server.socket_path() + ".ctl");
+  if (!fd.ok()) return fd.status();
+  if (absl::Status s = SendAll(fd->get(), "status\n"); !s.ok()) return s;
+  std::string answer;
+  char buf[65536];
+  pollfd p = {fd->get(), POLLIN, 0};
+  while (poll(&p, 1, absl::ToInt64Milliseconds(kDeadline)) > 0) {
+    ssize_t n = read(fd->get(), buf, sizeof(buf));
+    if (n <= 0) break;
+    answer.append(buf, n);
+  }
+  absl::StatusOr<std::string> body = ParseControlAnswer(answer);
+  if (!body.ok()) return body.status();
+  return ParseSnapshot(*body);
+}
+
+// The ending every test shares: another file still works, and the server
+// still stops. Client 0 of `name` writes 1,000 records.
+void ExpectServesAnotherFileAndStops(ServerProcess& server,
+                                     const std::string& name = "other.log") {
+  std::string path = server.File(name);
+  absl::StatusOr<UniqueFd> fd = OpenTarget(server.socket_path(), path);
+  ASSERT_TRUE(fd.ok()) << fd.status();
+  ASSERT_EQ(ReadMessage(fd->get(), kDeadline).value_or("?"), "OK");
+  std::string data;
+  for (int seq = 0; seq < 1000; ++seq) data += Record(0, seq);
+  ASSERT_TRUE(SendAll(fd->get(), data).ok());
+  EXPECT_EQ(FinishAndWaitBye(fd->get(), kDeadline).value_or("?"), "BYE");
+  ExpectComplete(path, 1000, 1);
+  ASSERT_TRUE(server.Signal(SIGTERM).ok());
+  absl::StatusOr<int> status =
+      server.Wait(absl::Milliseconds(kShutdownTimeoutMs) + kDeadline);
+  ASSERT_TRUE(status.ok()) << "offlogd did not exit on SIGTERM: "
+                           << status.status() << "\n"
+                           << server.Log();
+  EXPECT_TRUE(WIFEXITED(*status)) << *status;
+}
+
+// A child process running as another user: it does its work, reports a
+// line, and stays (holding its connections) until Finish().
+class UserProcess {
+ public:
+  // Forks; the child becomes `uid` (gid the same, no groups), raises its
+  // descriptor limit, runs `fn` and reports what it returns.
+  static std::unique_ptr<UserProcess> Start(
+      uid_t uid, const std::function<std::string()>& fn) {
+    auto p = std::make_unique<UserProcess>();
+    int report[2], hold[2];
+    if (pipe(report) != 0 || pipe(hold) != 0) return nullptr;
+    p->pid_ = fork();
+    if (p->pid_ == 0) {
+      // Nothing of the test's (its clients' sockets) stays open in here.
+      int keep[] = {std::min(report[1], hold[0]), std::max(report[1], hold[0])};
+      close_range(3, keep[0] - 1, 0);
+      close_range(keep[0] + 1, keep[1] - 1, 0);
+      close_range(keep[1] + 1, ~0U, 0);
+      RaiseOwnFileLimit();
+      std::string result =
+          setgroups(0, nullptr) == 0 && setgid(uid) == 0 && setuid(uid) == 0
+              ? fn()
+              : "could not change user";
+      result += "\n";
+      (void)!write(report[1], result.data(), result.size());
+      char c;
+      (void)!read(hold[0], &c, 1);  // Until Finish() closes it.
+      _exit(0);
+    }
+    close(report[1]);
+    close(hold[0]);
+    p->report_.Reset(report[0]);
+    p->hold_.Reset(hold[1]);
+    return p;
+  }
+  UserProcess() = default;
+  ~UserProcess() { Finish(); }
+
+  // What the child's `fn` returned (waits for it).
+  std::string Result() {
+    std::string out;
+    char buf[4096];
+    pollfd p = {report_.get(), POLLIN, 0};
+    while (!absl::EndsWith(out, "\n") &&
+           poll(&p, 1, absl::ToInt64Milliseconds(absl::Seconds(120))) > 0) {
+      ssize_t n = read(report_.get(), buf, sizeof(buf));
+      if (n <= 0) break;
+      out.append(buf, n);
+    }
+    return std::string(absl::StripSuffix(out, "\n"));
+  }
+  // Lets the child exit (closing its connections) and reaps it.
+  void Finish() {
+    if (pid_ <= 0) return;
+    hold_.Reset();
+    waitpid(pid_, nullptr, 0);
+    pid_ = -1;
+  }
+
+ private:
+  pid_t pid_ = -1;
+  UniqueFd report_, hold_;
+};
+
+class IsolationTest : public OfflogdTest {
+ protected:
+  void SetUp() override { RaiseOwnFileLimit(); }
+  void Start(std::vector<std::string> args, ServerLimits limits = {}) {
+    args.push_back(absl::StrCat("--shutdown-timeout-ms=", kShutdownTimeoutMs));
+    ASSERT_NO_FATAL_FAILURE(StartServer(std::move(args), limits));
+    // Another user must reach the socket and a directory of its own.
+    chmod(server_->dir().c_str(), 0711);
+    chmod(server_->socket_path().c_str(), 0666);
+    pub_ = server_->File("pub");
+    mkdir(pub_.c_str(), 0777);
+    chmod(pub_.c_str(), 0777);
+  }
+  void RequireRoot() {
+    if (geteuid() != 0) GTEST_SKIP() << "needs root (run without sandbox)";
+  }
+  std::string pub_;
+};
+
+// Connects and sends the path and `data` in one send(), retrying while the
+// listen backlog is full (EAGAIN), as a client in a loop would.
+absl::StatusOr<UniqueFd> OpenRetrying(const std::string& socket,
+                                      const std::string& path,
+                                      absl::string_view data) {
+  absl::Time deadline = absl::Now() + kDeadline;
+  while (true) {
+    absl::StatusOr<UniqueFd> fd = OpenTarget(socket, path, data);
+    if (fd.ok() || absl::Now() > deadline ||
+        !absl::IsUnavailable(fd.status())) {
+      return fd;
+    }
+  }
+}
+
+// (1) Bursts of short clients that send a path and one line and close
+// without reading, as crashing or fire-and-forget programs do. Every line
+// they sent is written, and the server neither deadlocks nor freezes.
+TEST_F(IsolationTest, BurstsOfShortClientsAreAllWritten) {
+  ASSERT_NO_FATAL_FAILURE(Start({}));
+  std::string file = server_->File("burst.log");
+  constexpr int kRounds = 10, kClients = 200;
+  for (int round = 0; round < kRounds; ++round) {
+    std::vector<UniqueFd> open;
+    for (int i = 0; i < kClients; ++i) {
+      uint64_t client = round * kClients + i;
+      absl::StatusOr<UniqueFd> fd =
+          OpenRetrying(server_->socket_path(), file, Record(client, 0));
+      ASSERT_TRUE(fd.ok()) << round << "/" << i << ": " << fd.status();
+      open.push_back(*std::move(fd));
+    }
+    open.clear();  // All close at once, OK unread.
+  }
+  absl::Status all = WaitUntil(
+      [&] {
+        return ReadFileOrEmpty(file).size() == kRounds * kClients * kRecordSize;
+      },
+      kDeadline, "every line of the bursts in the file");
+  EXPECT_TRUE(all.ok()) << all << ": " << ReadFileOrEmpty(file).size();
+  ExpectComplete(file, 1, kRounds * kClients);
+  ExpectServesAnotherFileAndStops(*server_);
+}
+
+// (2) A crowd of clients of one stalled path (its writer stuck in write()
+// on a FIFO nobody reads) costs other files nothing: at most a bounded
+// number wait in the acceptor, the rest are refused with the original's
+// error format, and shutdown abandons the stuck writer in time.
+TEST_F(IsolationTest, CrowdOnAStalledFifoFreezesNothingElse) {
+  ASSERT_NO_FATAL_FAILURE(Start({}));
+  std::string fifo = server_->File("stalled.fifo");
+  absl::StatusOr<StalledTarget> stalled = StallOn(server_->socket_path(), fifo);
+  ASSERT_TRUE(stalled.ok()) << stalled.status();
+  constexpr int kCrowd = 1500;
+  std::vector<UniqueFd> crowd;
+  for (int i = 0; i < kCrowd; ++i) {
+    absl::StatusOr<UniqueFd> fd =
+        OpenRetrying(server_->socket_path(), fifo, "line\n");
+    ASSERT_TRUE(fd.ok()) << i << ": " << fd.status();
+    crowd.push_back(*std::move(fd));
+  }
+  // Every one is either waiting (no answer) or refused as not responding.
+  absl::StatusOr<ServerSnapshot> snap;
+  absl::Status settled = WaitUntil(
+      [&] {
+        snap = Status(*server_);
+        return snap.ok() && snap->acceptor.handshakes == 0;
+      },
+      kDeadline, "every handshake of the crowd done");
+  ASSERT_TRUE(settled.ok()) << settled;
+  int refused = 0;
+  for (UniqueFd& fd : crowd) {
+    absl::StatusOr<std::string> msg =
+        ReadMessage(fd.get(), absl::Milliseconds(1));
+    if (msg.ok()) {
+      EXPECT_EQ(*msg, kNotResponding);
+      ++refused;
+    }
+  }
+  std::cout << "MEASURED of " << kCrowd
+            << " clients of a stalled FIFO: " << snap->acceptor.waiting
+            << " waiting, " << refused << " refused\n";
+  EXPECT_GT(refused, 0);
+  EXPECT_EQ(snap->acceptor.refused_busy, static_cast<uint64_t>(refused));
+  EXPECT_LE(snap->acceptor.waiting, 2048u);
+  ExpectServesAnotherFileAndStops(*server_);
+  EXPECT_TRUE(absl::StrContains(server_->Log(), "abandoning it"));
+}
+
+// (3) In root mode, a user stops their own writer (it runs as them) and
+// opens 1,000 more connections to its file: they wait or are refused, and
+// nobody else notices.
+TEST_F(IsolationTest, UserWhoStopsTheirOwnWriterHarmsNoOneElse) {
+  RequireRoot();
+  ASSERT_NO_FATAL_FAILURE(Start({}));
+  std::string file = pub_ + "/mine.log";
+  std::string socket = server_->socket_path();
+  auto first = UserProcess::Start(kNobody, [&] {
+    absl::StatusOr<UniqueFd> fd = OpenTarget(socket, file);
+    if (!fd.ok()) return fd.status().ToString();
+    std::string ok = ReadMessage(fd->get(), kDeadline).value_or("?");
+    (void)fd->Release();  // Held until the process exits.
+    return ok;
+  });
+  ASSERT_EQ(first->Result(), "OK");
+  std::vector<pid_t> writer = PidsWithFileOpen(file);
+  ASSERT_EQ(writer.size(), 1u);
+  ASSERT_EQ(kill(writer[0], SIGSTOP), 0);
+  auto crowd = UserProcess::Start(kNobody, [&] {
+    int refused = 0;
+    for (int i = 0; i < 1000; ++i) {
+      absl::StatusOr<UniqueFd> fd = OpenRetrying(socket, file, "x\n");
+      if (!fd.ok()) return fd.status().ToString();
+      (void)fd->Release();
+    }
+    return absl::StrCat("connected ", refused);
+  });
+  ASSERT_EQ(crowd->Result(), "connected 0");
+  ExpectServesAnotherFileAndStops(*server_);
+  kill(writer[0], SIGCONT);
+}
+
+// (4) One uid opens connections until refused; another uid still connects
+// and writes.
+TEST_F(IsolationTest, OneUidCannotTakeEveryConnection) {
+  RequireRoot();
+  ASSERT_NO_FATAL_FAILURE(Start({}, ServerLimits{.open_files = 512}));
+  std::string hog_file = server_->File("hog.log");
+  std::vector<UniqueFd> hog;
+  std::string refusal;
+  for (int i = 0; i < 5000 && refusal.empty(); ++i) {
+    absl::StatusOr<UniqueFd> fd = OpenTarget(server_->socket_path(), hog_file);
+    ASSERT_TRUE(fd.ok()) << i << ": " << fd.status();
+    std::string msg = ReadMessage(fd->get(), kDeadline).value_or("?");
+    if (msg == "OK") {
+      hog.push_back(*std::move(fd));
+    } else {
+      refusal = msg;
+    }
+  }
+  EXPECT_EQ(refusal, kTooManyFiles);
+  std::cout << "MEASURED uid 0 held " << hog.size()
+            << " connections before refusal (RLIMIT_NOFILE 512)\n";
+  std::string socket = server_->socket_path();
+  std::string other = pub_ + "/nobody.log";
+  auto nobody = UserProcess::Start(kNobody, [&] {
+    absl::StatusOr<UniqueFd> fd = OpenTarget(socket, other);
+    if (!fd.ok()) return fd.status().ToString();
+    std::string ok = ReadMessage(fd->get(), kDeadline).value_or("?");
+    if (ok != "OK") return ok;
+    std::string data;
+    for (int seq = 0; seq < 1000; ++seq) data += Record(0, seq);
+    if (!SendAll(fd->get(), data).ok()) return std::string("send failed");
+    return FinishAndWaitBye(fd->get(), kDeadline).value_or("?");
+  });
+  EXPECT_EQ(nobody->Result(), "BYE");
+  ExpectComplete(other, 1000, 1);
+  absl::StatusOr<ServerSnapshot> snap = Status(*server_);
+  ASSERT_TRUE(snap.ok()) << snap.status();
+  EXPECT_GE(snap->acceptor.refused_limit, 1u);
+  hog.clear();
+  absl::Status released = WaitUntil(
+      [&] {
+        snap = Status(*server_);
+        return snap.ok() && snap->acceptor.clients == 0;
+      },
+      kDeadline, "the hog's connections released");
+  ASSERT_TRUE(released.ok()) << released;
+  ExpectServesAnotherFileAndStops(*server_);
+}
+
+// (5) One uid asks for 10,000 distinct files, holding each: it gets no more
+// writer processes than its bound; others are served meanwhile.
+TEST_F(IsolationTest, OneUidCannotOpenUnboundedFiles) {
+  RequireRoot();
+  ASSERT_NO_FATAL_FAILURE(Start({}, ServerLimits{.open_files = 1024}));
+  std::string socket = server_->socket_path();
+  std::string dir = pub_;
+  auto hog = UserProcess::Start(kNobody, [&] {
+    int ok = 0, refused = 0;
+    std::vector<UniqueFd> held;
+    for (int i = 0; i < 10000; ++i) {
+      absl::StatusOr<UniqueFd> fd =
+          OpenRetrying(socket, absl::StrCat(dir, "/f", i, ".log"), "");
+      if (!fd.ok()) return fd.status().ToString();
+      std::string msg = ReadMessage(fd->get(), kDeadline).value_or("?");
+      if (msg == "OK") {
+        ++ok;
+        held.push_back(*std::move(fd));
+      } else if (msg == kTooManyFiles) {
+        ++refused;
+      } else {
+        return absl::StrCat("file ", i, ": ", msg);
+      }
+    }
+    for (UniqueFd& fd : held) (void)fd.Release();  // Held until exit.
+    return absl::StrCat(ok, " ", refused);
+  });
+  std::string result = hog->Result();
+  int ok = 0, refused = 0;
+  ASSERT_EQ(sscanf(result.c_str(), "%d %d", &ok, &refused), 2) << result;
+  std::cout << "MEASURED one uid asking for 10,000 files: " << ok << " opened, "
+            << refused << " refused\n";
+  EXPECT_EQ(ok + refused, 10000);
+  EXPECT_GT(refused, 0);
+  absl::StatusOr<ServerSnapshot> snap = Status(*server_);
+  ASSERT_TRUE(snap.ok()) << snap.status();
+  EXPECT_LE(snap->writers.size(), static_cast<size_t>(ok) + 64);
+  ExpectServesAnotherFileAndStops(*server_);
+}
+
+uint64_t RssKb(pid_t pid) {
+  std::string status = ReadFileOrEmpty(absl::StrCat("/proc/", pid, "/status"));
+  size_t at = status.find("VmRSS:");
+  if (at == std::string::npos) return 0;
+  return strtoull(status.c_str() + at + 6, nullptr, 10);
+}
+
+// (6) Writers crashing over thousands of distinct paths: their clients are
+// carried over to fresh writers (no second OK), and the acceptor's memory
+// of crashes stays bounded.
+TEST_F(IsolationTest, CrashLoopOverManyPathsKeepsStateBounded) {
+  ASSERT_NO_FATAL_FAILURE(Start({}));
+  uint64_t rss_before = RssKb(server_->pid());
+  constexpr int kBatches = 12, kBatch = 100;
+  uint64_t max_history = 0;
+  for (int b = 0; b < kBatches; ++b) {
+    std::map<std::string, UniqueFd> clients;
+    for (int i = 0; i < kBatch; ++i) {
+      std::string path = server_->File(absl::StrCat("c", b, "_", i, ".log"));
+      absl::StatusOr<UniqueFd> fd =
+          OpenTarget(server_->socket_path(), path, Record(0, 0));
+      ASSERT_TRUE(fd.ok()) << fd.status();
+      ASSERT_EQ(ReadMessage(fd->get(), kDeadline).value_or("?"), "OK");
+      clients[path] = *std::move(fd);
+    }
+    absl::StatusOr<ServerSnapshot> snap = Status(*server_);
+    ASSERT_TRUE(snap.ok()) << snap.status();
+    int killed = 0;
+    for (const WriterSnapshot& w : snap->writers) {
+      if (clients.contains(w.path) && kill(w.pid, SIGKILL) == 0) ++killed;
+    }
+    ASSERT_EQ(killed, kBatch);
+    for (auto& [path, fd] : clients) {
+      ASSERT_TRUE(SendAll(fd.get(), Record(0, 1)).ok());
+      // The replacement answers BYE, with no second OK before it.
+      shutdown(fd.get(), SHUT_WR);
+      EXPECT_EQ(ReadMessage(fd.get(), kDeadline).value_or("?"), "BYE") << path;
+      ExpectComplete(path, 2, 1);
+    }
+    snap = Status(*server_);
+    ASSERT_TRUE(snap.ok()) << snap.status();
+    max_history = std::max(max_history, snap->acceptor.crash_history);
+    EXPECT_LE(snap->acceptor.crash_history, 1024u);
+    EXPECT_EQ(snap->acceptor.waiting, 0u);
+  }
+  uint64_t rss_after = RssKb(server_->pid());
+  std::cout << "MEASURED " << kBatches * kBatch
+            << " writers killed: crash history at most " << max_history
+            << " files, acceptor RSS " << rss_before << " kB -> " << rss_after
+            << " kB\n";
+  EXPECT_EQ(max_history, 1024u);
+  EXPECT_LT(rss_after, rss_before + 10 * 1024);
+  ExpectServesAnotherFileAndStops(*server_);
+}
+
+}  // namespace
+}  // namespace testing
+}  // namespace offlog

@@ -10,6 +10,7 @@ Exits non-zero on any difference.
 """
 import os
 import re
+import signal
 import socket
 import subprocess
 import sys
@@ -89,17 +90,71 @@ def shutdown_while_writing(offlog, sock, workdir, proc):
         return f"{type(e).__name__}: {e}"
 
 
+def writer_pids(server_pid, path):
+    """offlogd's processes (children of the server) that hold `path` open:
+    its writer. None for the original server, which has no writers."""
+    pids = []
+    try:
+        with open(f"/proc/{server_pid}/task/{server_pid}/children") as f:
+            children = [int(p) for p in f.read().split()]
+    except OSError:
+        return pids
+    for child in children:
+        try:
+            fds = os.listdir(f"/proc/{child}/fd")
+        except OSError:
+            continue
+        for fd in fds:
+            try:
+                if os.readlink(f"/proc/{child}/fd/{fd}") == path:
+                    pids.append(child)
+                    break
+            except OSError:
+                pass
+    return pids
+
+
+def writer_killed_mid_stream(offlog, sock, workdir, proc):
+    """A client whose writer is SIGKILLed halfway through its lines (on
+    offlogd; the original server has no writer to kill): does close()
+    succeed, and is every line in the file?"""
+    path = os.path.join(workdir, "killed.log")
+    total = 20000
+    pf = offlog.ProxyFile(path, sock_path=sock)
+    killed = 0
+    for i in range(total):
+        pf.write(b"line %06d\n" % i)
+        if i == total // 2:
+            deadline = time.monotonic() + 10
+            while time.monotonic() < deadline and os.path.getsize(path) == 0:
+                time.sleep(0.001)
+            for pid in writer_pids(proc.pid, path):
+                os.kill(pid, signal.SIGKILL)
+                killed += 1
+    try:
+        pf.close()
+        outcome = "closed cleanly"
+    except Exception as e:
+        outcome = f"{type(e).__name__}: {e}"
+    with open(path, "rb") as f:
+        lines = set(f.read().splitlines())
+    print(f"  writers killed mid-stream: {killed}")
+    return f"{outcome}; {len(lines)} distinct lines of {total}"
+
+
 def run(server_cmd, offlog, label):
     with tempfile.TemporaryDirectory(dir="/tmp") as d:
         sock = os.path.join(d, "s.sock")
         work = os.path.join(d, "files")
         os.mkdir(work)
-        proc = subprocess.Popen(server_cmd + ["-s", sock],
+        env = dict(os.environ, PYTHONPATH=sys.path[0])  # The original's tree.
+        proc = subprocess.Popen(server_cmd + ["-s", sock], env=env,
                                 stdout=subprocess.DEVNULL,
                                 stderr=subprocess.DEVNULL)
         try:
             wait_for_socket(sock, proc)
             result = exercise(offlog, sock, work)
+            result.append(writer_killed_mid_stream(offlog, sock, work, proc))
             result.append(shutdown_while_writing(offlog, sock, work, proc))
         finally:
             proc.terminate()

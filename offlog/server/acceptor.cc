@@ -141,6 +141,7 @@ class Acceptor {
   // Routing clients to writers.
   void Enqueue(uint64_t id);
   void Pump(const std::string& key);
+  void PumpAll();
   WriterProc* BindWriter(const std::string& key, Waiting& q);
   void PopWaiting(Waiting& q);
   void GiveWritersToWaitingKeys();
@@ -633,6 +634,15 @@ WriterProc* Acceptor::BindWriter(const std::string& key, Waiting& q) {
   if (q.ids.empty()) return nullptr;
   const Handed& h = handed_[q.ids.front()];
   WriterProc* w = pool_.BindIdle(key, h.path, h.cred.uid, h.as_client);
+  if (w == nullptr && !pool_.CanStartWriters()) {
+    // No spawner and no writer starting: none will come.
+    while (!q.ids.empty()) {
+      uint64_t id = q.ids.front();
+      PopWaiting(q);
+      RefuseHanded(id, kErrNoWriter);
+    }
+    return nullptr;
+  }
   if (w == nullptr && !q.wants_writer) {
     q.wants_writer = true;
     ++keys_wanting_writer_;
@@ -744,6 +754,15 @@ void Acceptor::OnTaken(WriterProc* w, uint64_t id, uint32_t flags) {
   --w->in_flight;
   --in_flight_;
   if (w->state == WriterProc::State::kBusy) Pump(w->key);
+  if (in_flight_ + 1 == bounds_.max_in_flight) PumpAll();
+}
+
+// After the limit on descriptors in flight held clients back: any key may
+// have clients its writer could take now.
+void Acceptor::PumpAll() {
+  std::vector<std::string> keys;
+  for (const auto& [key, q] : waiting_) keys.push_back(key);
+  for (const std::string& key : keys) Pump(key);
 }
 
 void Acceptor::OnClientDone(WriterProc* w, uint64_t id) {

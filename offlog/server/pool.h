@@ -123,6 +123,11 @@ class WriterPool {
   int StartingCount() const { return starting_; }
   pid_t spawner_pid() const { return spawner_.pid; }
   int spawner_fd() const { return spawner_.channel.fd(); }
+  // Whether a writer may still become idle without one closing: the
+  // spawner is alive, or writers are starting.
+  bool CanStartWriters() const {
+    return spawner_.channel.valid() || starting_ > 0;
+  }
 
  private:
   void SetState(WriterProc* w, WriterProc::State state);

@@ -114,7 +114,7 @@ absl::StatusOr<std::unique_ptr<HangingFs>> HangingFs::Mount(
 
   std::vector<std::string> args = {
       HangfsPath(), absl::StrCat("--max-hang=", absl::ToInt64Seconds(max_hang)),
-      fs->backing_.path(), fs->mount_point_};
+      "--rmdir", fs->backing_.path(), fs->mount_point_};
   std::vector<char*> argv;
   for (std::string& a : args) argv.push_back(a.data());
   argv.push_back(nullptr);
@@ -175,12 +175,13 @@ HangingFs::~HangingFs() {
     }
   }
   if (mount_point_.empty()) return;
-  // hangfs unmounts, except after an abort. Either way the connection is
-  // gone now, so nothing here can wait on it.
-  if (umount2(mount_point_.c_str(), MNT_DETACH) != 0 && errno != EINVAL) {
+  // hangfs unmounts and removes the mount point (if it got to run at all).
+  // Either way the connection is gone now, so nothing here can wait on it.
+  if (umount2(mount_point_.c_str(), MNT_DETACH) != 0 && errno != EINVAL &&
+      errno != ENOENT) {
     perror(("HangingFs: umount " + mount_point_).c_str());
   }
-  if (rmdir(mount_point_.c_str()) != 0) {
+  if (rmdir(mount_point_.c_str()) != 0 && errno != ENOENT) {
     perror(("HangingFs: rmdir " + mount_point_).c_str());
   }
 }
@@ -258,8 +259,8 @@ absl::Status HangingFs::Release() {
   return absl::OkStatus();
 }
 
-absl::StatusOr<int> HangingFs::BlockedRequests() {
-  absl::StatusOr<std::string> reply = Command("blocked");
+absl::StatusOr<int> HangingFs::BlockedRequests(absl::string_view op) {
+  absl::StatusOr<std::string> reply = Command(absl::StrCat("blocked ", op));
   if (!reply.ok()) return reply.status();
   int n;
   if (!absl::StartsWith(*reply, "blocked ") ||

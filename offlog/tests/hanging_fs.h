@@ -88,10 +88,12 @@ class HangingFs {
   // fail with ECONNABORTED, later ones with ENOTCONN. The mount stays,
   // dead, until destruction.
   absl::Status Abort();
-  // How many requests are held right now: once it counts a caller's
-  // request, that caller is stuck in the kernel. Poll it (WaitUntil) to
-  // know that a writer is really blocked inside write().
-  absl::StatusOr<int> BlockedRequests();
+  // How many requests are held right now (only `op` ones, e.g. "write",
+  // unless empty): once it counts a caller's request, that caller is stuck
+  // in the kernel. Poll it (WaitUntil) to know that a writer is really
+  // blocked inside write(). Note that any process touching the mount while
+  // it hangs (df, find /tmp) adds its own requests.
+  absl::StatusOr<int> BlockedRequests(absl::string_view op = "");
 
   HangingFs() = default;  // Use Mount().
 

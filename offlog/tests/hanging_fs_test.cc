@@ -94,14 +94,14 @@ class HangingFsTest : public ::testing::Test {
     return *callers_.back();
   }
 
-  // Waits until at least `n` requests are held.
-  void WaitBlocked(int n) {
+  // Waits until at least `n` requests (`op` ones, unless empty) are held.
+  void WaitBlocked(int n, absl::string_view op = "") {
     absl::Status blocked = WaitUntil(
         [&] {
-          absl::StatusOr<int> held = fs_->BlockedRequests();
+          absl::StatusOr<int> held = fs_->BlockedRequests(op);
           return held.ok() && *held >= n;
         },
-        kTimeout, absl::StrCat(n, " blocked requests"));
+        kTimeout, absl::StrCat(n, " blocked ", op, " requests"));
     ASSERT_TRUE(blocked.ok()) << blocked;
   }
 
@@ -165,7 +165,7 @@ TEST_F(HangingFsTest, WriteBlocksUntilRelease) {
   ASSERT_GE(fd, 0) << strerror(errno);
   ASSERT_TRUE(fs_->Hang().ok());
   const Caller& writer = Start([fd] { return write(fd, "stuck\n", 6); });
-  WaitBlocked(1);
+  WaitBlocked(1, "write");
   EXPECT_FALSE(writer.returned());
   EXPECT_EQ(ReadFileOrEmpty(fs_->BackingFile("log")), "");
 
@@ -210,7 +210,7 @@ TEST_F(HangingFsTest, HangOnlyWritesLetsOpenThrough) {
   int fd = OpenForAppend("log");  // Not held.
   ASSERT_GE(fd, 0) << strerror(errno);
   const Caller& writer = Start([fd] { return write(fd, "x", 1); });
-  WaitBlocked(1);
+  WaitBlocked(1, "write");
   EXPECT_FALSE(writer.returned());
   ASSERT_TRUE(fs_->Release().ok());
   WaitReturned(writer);
@@ -222,7 +222,7 @@ TEST_F(HangingFsTest, AbortFailsStuckCallers) {
   ASSERT_GE(fd, 0) << strerror(errno);
   ASSERT_TRUE(fs_->Hang().ok());
   const Caller& writer = Start([fd] { return write(fd, "lost\n", 5); });
-  WaitBlocked(1);
+  WaitBlocked(1, "write");
   ASSERT_TRUE(fs_->Abort().ok());
   WaitReturned(writer);
   EXPECT_EQ(writer.result(), -1);
@@ -245,7 +245,7 @@ TEST_P(KilledWriterTest, IsReapedOnceFreed) {
   pid_t child = fork();
   ASSERT_GE(child, 0);
   if (child == 0) _exit(write(fd, "killed\n", 7) == 7 ? 0 : 1);
-  WaitBlocked(1);
+  WaitBlocked(1, "write");
   ASSERT_EQ(kill(child, SIGKILL), 0);
   ASSERT_TRUE(WaitUntil([&] { return ProcessState(child) == 'D'; }, kTimeout,
                         "the killed writer in D state")
@@ -270,7 +270,7 @@ TEST_F(HangingFsTest, DestructionFreesStuckCallers) {
   ASSERT_GE(fd, 0) << strerror(errno);
   ASSERT_TRUE(fs_->Hang().ok());
   const Caller& writer = Start([fd] { return write(fd, "bye\n", 4); });
-  WaitBlocked(1);
+  WaitBlocked(1, "write");
   std::string mount_point = fs_->mount_point();
   fs_.reset();
   WaitReturned(writer);

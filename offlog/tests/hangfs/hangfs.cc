@@ -1,7 +1,7 @@
 // hangfs: a FUSE file system that hangs on command, the way a dead NFS server
 // does, so that tests can watch writers stuck in the kernel.
 //
-//   hangfs [--max-hang=SECONDS] BACKING_DIR MOUNT_POINT
+//   hangfs [--max-hang=SECONDS] [--rmdir] BACKING_DIR MOUNT_POINT
 //
 // Mounts BACKING_DIR's tree at MOUNT_POINT (allow_other, no
 // default_permissions: any uid may do anything; files and directories made
@@ -19,6 +19,7 @@
 //   "release"         -> "ok"  answers every held request, in arrival order,
 //                              and stops hanging
 //   "blocked"         -> "blocked N"  N requests are held right now
+//   "blocked OP"      -> "blocked N"  N OP requests are held right now
 //   "exit" or EOF     -> "bye"  releases, unmounts (lazily) and exits 0
 // A held request is simply not answered: its caller sits in the kernel
 // (request_wait_answer), and once signalled in D state, until the request is
@@ -31,9 +32,10 @@
 // So that no test run can leave a hung mount behind, hangfs also releases
 // everything and exits when its parent process exits or when SIGTERM, SIGINT
 // or SIGHUP arrive; it releases (and keeps running) when its parent is dying
-// (the thread group leader is a zombie: its other threads are stuck in this
-// file system) and when a hang has lasted longer than --max-hang seconds
-// (0, the default, means forever).
+// (its thread group leader is a zombie, or it dumps core, while threads of
+// it are stuck in this file system) and when a hang has lasted longer than
+// --max-hang seconds (0, the default, means forever). With --rmdir it
+// removes MOUNT_POINT (if empty) after unmounting on exit.
 //
 // Requests are read by one thread (fuse_session_loop) and answered under one
 // lock; held ones are answered by the control thread on "release". Entries
@@ -50,6 +52,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/mount.h>
 #include <sys/signalfd.h>
 #include <sys/stat.h>
 #include <sys/statvfs.h>
@@ -509,18 +512,19 @@ void Say(const std::string& line) {
   }
 }
 
-// Whether `pid`'s thread group leader has exited while other threads live
-// on: the process is dying, held up by threads stuck in this file system.
+// Whether process `pid` is dying, held up by threads stuck in this file
+// system: its thread group leader has exited (a zombie) while other threads
+// live on, or it is dumping core (waiting for all its threads).
 bool IsDying(pid_t pid) {
-  std::string path = "/proc/" + std::to_string(pid) + "/stat";
+  std::string path = "/proc/" + std::to_string(pid) + "/status";
   UniqueFd fd(open(path.c_str(), O_RDONLY | O_CLOEXEC));
   if (!fd) return false;
-  char buf[512];
+  char buf[8192];
   ssize_t n = read(fd.get(), buf, sizeof(buf) - 1);
   if (n <= 0) return false;
   buf[n] = '\0';
-  const char* paren = strrchr(buf, ')');  // The name may hold spaces.
-  return paren && paren[1] == ' ' && (paren[2] == 'Z' || paren[2] == 'X');
+  return strstr(buf, "\nState:\tZ") || strstr(buf, "\nState:\tX") ||
+         strstr(buf, "\nCoreDumping:\t1");
 }
 
 // Handles one command line; false once told to exit.
@@ -540,8 +544,12 @@ bool Command(const std::string& line) {
     ReleaseLocked();
     Say("ok");
   } else if (verb == "blocked") {
+    std::string op;
+    in >> op;
     std::lock_guard<std::mutex> lock(mu);
-    Say("blocked " + std::to_string(held.size()));
+    size_t n = 0;
+    for (const Held& h : held) n += op.empty() || h.op == op;
+    Say("blocked " + std::to_string(n));
   } else if (verb == "exit") {
     return false;
   } else if (!verb.empty()) {
@@ -552,17 +560,21 @@ bool Command(const std::string& line) {
 
 int Usage() {
   fprintf(stderr,
-          "usage: hangfs [--max-hang=SECONDS] BACKING_DIR MOUNT_POINT\n");
+          "usage: hangfs [--max-hang=SECONDS] [--rmdir] BACKING_DIR "
+          "MOUNT_POINT\n");
   return 2;
 }
 
 int Main(int argc, char** argv) {
   std::vector<std::string> positional;
   int max_hang_s = 0;
+  bool remove_mount_point = false;
   for (int i = 1; i < argc; ++i) {
     std::string arg = argv[i];
     if (arg.rfind("--max-hang=", 0) == 0) {
       max_hang_s = atoi(arg.c_str() + strlen("--max-hang="));
+    } else if (arg == "--rmdir") {
+      remove_mount_point = true;
     } else if (arg == "-f") {
       // Always in the foreground.
     } else if (arg.empty() || arg[0] == '-') {
@@ -649,6 +661,9 @@ int Main(int argc, char** argv) {
     ReleaseLocked();
   }
   fuse_session_unmount(se);  // Lazy: nothing waits on the file system.
+  // fuse_session_unmount leaves an aborted connection's mount alone.
+  umount2(mount_point.c_str(), MNT_DETACH);
+  if (remove_mount_point) rmdir(mount_point.c_str());
   Say("bye");
   _exit(0);  // Closing /dev/fuse aborts whatever is still open.
 }

@@ -2,6 +2,7 @@
 
 #include <errno.h>
 #include <fcntl.h>
+#include <linux/capability.h>
 #include <poll.h>
 #include <signal.h>
 #include <stdio.h>
@@ -16,6 +17,7 @@
 #include <sys/wait.h>
 #include <unistd.h>
 
+#include <cstdint>
 #include <fstream>
 #include <sstream>
 #include <vector>
@@ -75,6 +77,17 @@ std::string HangfsPath() {
 bool FuseAvailable(std::string* why) {
   if (geteuid() != 0) {
     *why = "FUSE tests need root (they mount, and write as other uids)";
+    return false;
+  }
+  std::ifstream status("/proc/self/status");
+  uint64_t caps = 0;
+  for (std::string line; std::getline(status, line);) {
+    if (absl::StartsWith(line, "CapEff:")) {
+      caps = strtoull(line.c_str() + strlen("CapEff:"), nullptr, 16);
+    }
+  }
+  if (!(caps & (uint64_t{1} << CAP_SYS_ADMIN))) {
+    *why = "FUSE tests need CAP_SYS_ADMIN to mount";
     return false;
   }
   if (access("/dev/fuse", R_OK | W_OK) != 0) {

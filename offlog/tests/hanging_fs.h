@@ -37,8 +37,9 @@
 namespace offlog {
 namespace testing {
 
-// Whether FUSE can be used here: running as root, /dev/fuse usable, the
-// kernel knows "fuse", hangfs is built. If not, says why in `*why`.
+// Whether FUSE can be used here: running as root with CAP_SYS_ADMIN,
+// /dev/fuse usable, the kernel knows "fuse", hangfs is built. If not, says
+// why in `*why`.
 bool FuseAvailable(std::string* why);
 
 // The path of the built hangfs: from the test's runfiles, or $HANGFS.

@@ -60,6 +60,7 @@
 #include <sys/types.h>
 #include <unistd.h>
 
+#include <algorithm>
 #include <chrono>
 #include <cstdint>
 #include <deque>
@@ -121,8 +122,7 @@ Inode& Get(fuse_ino_t ino) {
 std::string ProcPath(int fd) { return "/proc/self/fd/" + std::to_string(fd); }
 
 // Runs `answer` now, or holds it if `op` hangs.
-void Serve(fuse_req_t req, const char* op, std::function<void()> answer) {
-  (void)req;
+void Serve(const char* op, std::function<void()> answer) {
   std::lock_guard<std::mutex> lock(mu);
   if (hanging && (hang_ops.empty() || hang_ops.count(op))) {
     held.push_back({op, std::move(answer)});
@@ -143,6 +143,14 @@ int ReleaseLocked() {
     ++n;
   }
   return n;
+}
+
+// Drops `n` kernel references to `ino`. Needs `mu`.
+void Forget(fuse_ino_t ino, uint64_t n) {
+  if (ino == FUSE_ROOT_ID) return;
+  Inode& inode = Get(ino);
+  inode.nlookup -= std::min(n, inode.nlookup);
+  if (inode.nlookup == 0) inodes.erase({inode.dev, inode.ino});
 }
 
 // Fills `e` for `name` in `parent`, counting one kernel reference; returns 0
@@ -184,16 +192,9 @@ void ReplyEntry(fuse_req_t req, fuse_ino_t parent, const std::string& name) {
   int err = LookupEntry(parent, name, &e);
   if (err) {
     fuse_reply_err(req, err);
-  } else {
-    fuse_reply_entry(req, &e);
+  } else if (fuse_reply_entry(req, &e) != 0) {
+    Forget(e.ino, 1);  // The kernel never got it.
   }
-}
-
-void Forget(fuse_ino_t ino, uint64_t n) {
-  if (ino == FUSE_ROOT_ID) return;
-  Inode& inode = Get(ino);
-  inode.nlookup -= std::min(n, inode.nlookup);
-  if (inode.nlookup == 0) inodes.erase({inode.dev, inode.ino});
 }
 
 void ReplyAttr(fuse_req_t req, fuse_ino_t ino) {
@@ -219,7 +220,7 @@ void Init(void*, fuse_conn_info* conn) {
 }
 
 void Lookup(fuse_req_t req, fuse_ino_t parent, const char* name) {
-  Serve(req, "lookup",
+  Serve("lookup",
         [=, name = std::string(name)] { ReplyEntry(req, parent, name); });
 }
 
@@ -242,14 +243,14 @@ void ForgetMulti(fuse_req_t req, size_t count, fuse_forget_data* forgets) {
 }
 
 void Getattr(fuse_req_t req, fuse_ino_t ino, fuse_file_info*) {
-  Serve(req, "getattr", [=] { ReplyAttr(req, ino); });
+  Serve("getattr", [=] { ReplyAttr(req, ino); });
 }
 
 void Setattr(fuse_req_t req, fuse_ino_t ino, struct stat* attr, int to_set,
              fuse_file_info* fi) {
   struct stat a = *attr;
   int fh = fi ? static_cast<int>(fi->fh) : -1;
-  Serve(req, "setattr", [=] {
+  Serve("setattr", [=] {
     int fd = Get(ino).fd.get();
     std::string path = ProcPath(fd);
     int res = 0;
@@ -289,7 +290,7 @@ void Setattr(fuse_req_t req, fuse_ino_t ino, struct stat* attr, int to_set,
 }
 
 void Mkdir(fuse_req_t req, fuse_ino_t parent, const char* name, mode_t mode) {
-  Serve(req, "mkdir", [=, name = std::string(name)] {
+  Serve("mkdir", [=, name = std::string(name)] {
     int dirfd = Get(parent).fd.get();
     if (mkdirat(dirfd, name.c_str(), mode)) {
       fuse_reply_err(req, errno);
@@ -301,14 +302,14 @@ void Mkdir(fuse_req_t req, fuse_ino_t parent, const char* name, mode_t mode) {
 }
 
 void Unlink(fuse_req_t req, fuse_ino_t parent, const char* name) {
-  Serve(req, "unlink", [=, name = std::string(name)] {
+  Serve("unlink", [=, name = std::string(name)] {
     fuse_reply_err(req,
                    unlinkat(Get(parent).fd.get(), name.c_str(), 0) ? errno : 0);
   });
 }
 
 void Rmdir(fuse_req_t req, fuse_ino_t parent, const char* name) {
-  Serve(req, "rmdir", [=, name = std::string(name)] {
+  Serve("rmdir", [=, name = std::string(name)] {
     fuse_reply_err(
         req,
         unlinkat(Get(parent).fd.get(), name.c_str(), AT_REMOVEDIR) ? errno : 0);
@@ -317,7 +318,7 @@ void Rmdir(fuse_req_t req, fuse_ino_t parent, const char* name) {
 
 void Rename(fuse_req_t req, fuse_ino_t parent, const char* name,
             fuse_ino_t newparent, const char* newname, unsigned int flags) {
-  Serve(req, "rename",
+  Serve("rename",
         [=, name = std::string(name), newname = std::string(newname)] {
           int res = renameat2(Get(parent).fd.get(), name.c_str(),
                               Get(newparent).fd.get(), newname.c_str(), flags);
@@ -327,7 +328,7 @@ void Rename(fuse_req_t req, fuse_ino_t parent, const char* name,
 
 void Open(fuse_req_t req, fuse_ino_t ino, fuse_file_info* fi) {
   fuse_file_info f = *fi;
-  Serve(req, "open", [=]() mutable {
+  Serve("open", [=]() mutable {
     int fd = open(ProcPath(Get(ino).fd.get()).c_str(),
                   (f.flags & ~O_NOFOLLOW) | O_CLOEXEC);
     if (fd < 0) {
@@ -343,7 +344,7 @@ void Open(fuse_req_t req, fuse_ino_t ino, fuse_file_info* fi) {
 void Create(fuse_req_t req, fuse_ino_t parent, const char* name, mode_t mode,
             fuse_file_info* fi) {
   fuse_file_info f = *fi;
-  Serve(req, "create", [=, name = std::string(name)]() mutable {
+  Serve("create", [=, name = std::string(name)]() mutable {
     int dirfd = Get(parent).fd.get();
     int flags = (f.flags & ~O_NOFOLLOW) | O_CLOEXEC;
     UniqueFd fd(openat(dirfd, name.c_str(), flags | O_CREAT | O_EXCL, mode));
@@ -375,7 +376,7 @@ void Create(fuse_req_t req, fuse_ino_t parent, const char* name, mode_t mode,
 void Read(fuse_req_t req, fuse_ino_t, size_t size, off_t off,
           fuse_file_info* fi) {
   int fh = static_cast<int>(fi->fh);
-  Serve(req, "read", [=] {
+  Serve("read", [=] {
     std::string buf(size, '\0');
     ssize_t n = pread(fh, buf.data(), size, off);
     if (n < 0) {
@@ -389,7 +390,7 @@ void Read(fuse_req_t req, fuse_ino_t, size_t size, off_t off,
 void Write(fuse_req_t req, fuse_ino_t, const char* buf, size_t size, off_t off,
            fuse_file_info* fi) {
   int fh = static_cast<int>(fi->fh);
-  Serve(req, "write", [=, data = std::string(buf, size)] {
+  Serve("write", [=, data = std::string(buf, size)] {
     // An O_APPEND descriptor appends whatever `off` says.
     ssize_t n = pwrite(fh, data.data(), data.size(), off);
     if (n < 0) {
@@ -402,7 +403,7 @@ void Write(fuse_req_t req, fuse_ino_t, const char* buf, size_t size, off_t off,
 
 void Flush(fuse_req_t req, fuse_ino_t, fuse_file_info* fi) {
   int fh = static_cast<int>(fi->fh);
-  Serve(req, "flush", [=] {
+  Serve("flush", [=] {
     int res = close(dup(fh));
     fuse_reply_err(req, res ? errno : 0);
   });
@@ -415,7 +416,7 @@ void Release(fuse_req_t req, fuse_ino_t, fuse_file_info* fi) {
 
 void Fsync(fuse_req_t req, fuse_ino_t, int datasync, fuse_file_info* fi) {
   int fh = static_cast<int>(fi->fh);
-  Serve(req, "fsync", [=] {
+  Serve("fsync", [=] {
     int res = datasync ? fdatasync(fh) : fsync(fh);
     fuse_reply_err(req, res ? errno : 0);
   });
@@ -423,7 +424,7 @@ void Fsync(fuse_req_t req, fuse_ino_t, int datasync, fuse_file_info* fi) {
 
 void Opendir(fuse_req_t req, fuse_ino_t ino, fuse_file_info* fi) {
   fuse_file_info f = *fi;
-  Serve(req, "opendir", [=]() mutable {
+  Serve("opendir", [=]() mutable {
     int fd = openat(Get(ino).fd.get(), ".", O_RDONLY | O_DIRECTORY | O_CLOEXEC);
     DIR* dir = fd < 0 ? nullptr : fdopendir(fd);
     if (dir == nullptr) {
@@ -445,7 +446,7 @@ void Opendir(fuse_req_t req, fuse_ino_t ino, fuse_file_info* fi) {
 void Readdir(fuse_req_t req, fuse_ino_t, size_t size, off_t off,
              fuse_file_info* fi) {
   auto* handle = reinterpret_cast<DirHandle*>(static_cast<uintptr_t>(fi->fh));
-  Serve(req, "readdir", [=] {
+  Serve("readdir", [=] {
     std::string buf(size, '\0');
     size_t used = 0;
     for (size_t i = off; i < handle->entries.size(); ++i) {
@@ -468,7 +469,7 @@ void Releasedir(fuse_req_t req, fuse_ino_t, fuse_file_info* fi) {
 }
 
 void Statfs(fuse_req_t req, fuse_ino_t ino) {
-  Serve(req, "statfs", [=] {
+  Serve("statfs", [=] {
     struct statvfs st;
     UniqueFd fd(openat(Get(ino).fd.get(), ".", O_RDONLY | O_CLOEXEC));
     if (!fd || fstatvfs(fd.get(), &st)) {

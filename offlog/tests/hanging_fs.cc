@@ -134,6 +134,9 @@ absl::StatusOr<std::unique_ptr<HangingFs>> HangingFs::Mount(
   pid_t pid = fork();
   if (pid < 0) return Errno("fork");
   if (pid == 0) {
+    // Its own process group: when a test runner kills the test's group (on
+    // timeout), hangfs lives on just long enough to release and unmount.
+    setpgid(0, 0);
     dup2(daemon_end.get(), STDIN_FILENO);
     dup2(daemon_end.get(), STDOUT_FILENO);
     // Nothing else of the test's: no pipe end or mount descriptor of it.

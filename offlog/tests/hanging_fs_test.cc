@@ -224,6 +224,13 @@ TEST_F(HangingFsTest, AbortFailsStuckCallers) {
   const Caller& writer = Start([fd] { return write(fd, "lost\n", 5); });
   WaitBlocked(1, "write");
   ASSERT_TRUE(fs_->Abort().ok());
+  // Through fusectl (which Abort mounts if need be), not by killing hangfs.
+  EXPECT_EQ(access(absl::StrCat("/sys/fs/fuse/connections/", fs_->connection(),
+                                "/abort")
+                       .c_str(),
+                   F_OK),
+            0);
+  EXPECT_TRUE(fs_->BlockedRequests().ok());
   WaitReturned(writer);
   EXPECT_EQ(writer.result(), -1);
   EXPECT_TRUE(writer.error() == ECONNABORTED || writer.error() == ENOTCONN)

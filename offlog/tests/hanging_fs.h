@@ -48,10 +48,11 @@ std::string HangfsPath();
 class HangingFs {
  public:
   // Mounts hangfs on a fresh directory under /tmp (mkdtemp), backed by a
-  // fresh TempDir, and returns once the mount answers. A hang that lasts
-  // longer than `max_hang` is released by hangfs itself (a last resort so
-  // that a crashed test cannot hang its run for ever); it also releases and
-  // unmounts when this process exits or is dying.
+  // fresh TempDir, and returns once the mount answers. Last resorts so that
+  // a broken test cannot hang its run for ever: hangfs releases a hang that
+  // lasts longer than `max_hang` by itself, releases when this process is
+  // dying (killed or dumping core with threads stuck in the mount), and
+  // releases, unmounts and removes the mount point when this process exits.
   static absl::StatusOr<std::unique_ptr<HangingFs>> Mount(
       absl::Duration max_hang = absl::Seconds(120));
 
@@ -76,8 +77,12 @@ class HangingFs {
   pid_t daemon_pid() const { return pid_; }
 
   // From now on every request (lookup, getattr i.e. stat(), open, create,
-  // write, read, flush i.e. close(), ...) is held unanswered, until
-  // Release().
+  // write, read, flush i.e. close(), statfs, ...; not forget and release,
+  // which nobody waits for) is held unanswered, until Release(). Any process
+  // that touches the mount meanwhile hangs with the test's own.
+  //
+  // Hang, HangOnly, Release and BlockedRequests may be called from any
+  // thread; each waits at most 10 s for hangfs to answer.
   absl::Status Hang();
   // Like Hang(), but only holds the requests named in `ops`, separated by
   // spaces: fuse_lowlevel_ops names, e.g. "write" or "write flush".
@@ -92,8 +97,8 @@ class HangingFs {
   // How many requests are held right now (only `op` ones, e.g. "write",
   // unless empty): once it counts a caller's request, that caller is stuck
   // in the kernel. Poll it (WaitUntil) to know that a writer is really
-  // blocked inside write(). Note that any process touching the mount while
-  // it hangs (df, find /tmp) adds its own requests.
+  // blocked inside write(). Any other process touching the mount while it
+  // hangs (df, find /tmp) adds its own requests to the total.
   absl::StatusOr<int> BlockedRequests(absl::string_view op = "");
 
   HangingFs() = default;  // Use Mount().

@@ -205,6 +205,12 @@ TEST_F(HangingFsTest, StatAndOpenBlockUntilRelease) {
   EXPECT_EQ(access(fs_->BackingFile("fresh").c_str(), F_OK), 0);
 }
 
+TEST_F(HangingFsTest, HangOnlyRejectsUnknownOps) {
+  EXPECT_FALSE(fs_->HangOnly("write wrte").ok());
+  absl::StatusOr<int> held = fs_->BlockedRequests();
+  EXPECT_TRUE(held.ok()) << held.status();
+}
+
 TEST_F(HangingFsTest, HangOnlyWritesLetsOpenThrough) {
   ASSERT_TRUE(fs_->HangOnly("write").ok());
   int fd = OpenForAppend("log");  // Not held.

@@ -71,6 +71,7 @@
 #include <set>
 #include <sstream>
 #include <string>
+#include <string_view>
 #include <thread>
 #include <utility>
 #include <vector>
@@ -506,6 +507,12 @@ const fuse_lowlevel_ops kOps = [] {
   return ops;
 }();
 
+// What Serve() may hold.
+constexpr std::string_view kHeldOps[] = {
+    "lookup", "getattr", "setattr", "mkdir", "unlink", "rmdir",
+    "rename", "open",    "create",  "read",  "write",  "flush",
+    "fsync",  "opendir", "readdir", "statfs"};
+
 void Say(const std::string& line) {
   std::string s = line + "\n";
   if (write(STDOUT_FILENO, s.data(), s.size()) < 0) {
@@ -534,11 +541,19 @@ bool Command(const std::string& line) {
   std::string verb;
   in >> verb;
   if (verb == "hang") {
+    std::set<std::string> ops;
+    for (std::string op; in >> op;) {
+      if (std::find(std::begin(kHeldOps), std::end(kHeldOps), op) ==
+          std::end(kHeldOps)) {
+        Say("error not an op that can hang: " + op);
+        return true;
+      }
+      ops.insert(op);
+    }
     std::lock_guard<std::mutex> lock(mu);
     if (!hanging) hang_since = std::chrono::steady_clock::now();
     hanging = true;
-    hang_ops.clear();
-    for (std::string op; in >> op;) hang_ops.insert(op);
+    hang_ops = std::move(ops);
     Say("ok");
   } else if (verb == "release") {
     std::lock_guard<std::mutex> lock(mu);

@@ -12,6 +12,7 @@ packages=(
   gnuplot-nox      # offlog/bench/run.sh draws its plots with it
   python3
   groff-base bsdextrautils  # the man page test renders docs/offlogd.8
+  fuse3 libfuse3-dev        # offlog/tests/hangfs, a FUSE mount that hangs on command
 )
 
 missing=()

@@ -11,12 +11,15 @@
 #include <unistd.h>
 
 #include <algorithm>
+#include <filesystem>
 #include <functional>
+#include <map>
 #include <string>
 #include <thread>
 #include <vector>
 
 #include "absl/strings/match.h"
+#include "absl/strings/numbers.h"
 #include "absl/strings/str_cat.h"
 #include "absl/time/clock.h"
 #include "gtest/gtest.h"
@@ -201,6 +204,61 @@ TEST_F(SecurityTest, TwoUsersOnOnePathGetTheirOwnWriters) {
   EXPECT_TRUE(absl::StrContains(content, "root-1\n")) << content;
   EXPECT_TRUE(absl::StrContains(content, "root-2\n")) << content;
   EXPECT_TRUE(absl::StrContains(content, "nobody-1\n")) << content;
+}
+
+// What each descriptor of `pid` points to, by number.
+std::map<int, std::string> FdTargets(pid_t pid) {
+  std::map<int, std::string> out;
+  std::string dir = absl::StrCat("/proc/", pid, "/fd");
+  std::error_code ec;
+  for (const auto& e : std::filesystem::directory_iterator(dir, ec)) {
+    int fd = -1;
+    if (!absl::SimpleAtoi(e.path().filename().string(), &fd)) continue;
+    out[fd] = std::filesystem::read_symlink(e.path(), ec).string();
+  }
+  return out;
+}
+
+// A writer acting as a client keeps nothing of root's but its channel and
+// its stats memory: stdio is /dev/null (not offlogd's terminal or log
+// pipe), and it holds no descriptor of the server log.
+TEST_F(SecurityTest, WritersActingAsAClientHoldNothingOfRoots) {
+  RequireRoot();
+  TempDir logdir;
+  std::string logfile = logdir.File("d.log");
+  Start({"--socket-mode", "0666", "-l", logfile});
+  std::string file = pub_ + "/held.log";
+  int go[2];
+  ASSERT_EQ(pipe(go), 0);
+  std::string socket = server_->socket_path();
+  std::map<int, std::string> fds;
+  std::thread watcher([&] {
+    (void)WaitUntil(
+        [&] {
+          std::vector<pid_t> holders = PidsWithFileOpen(file);
+          if (holders.size() == 1) fds = FdTargets(holders[0]);
+          return !fds.empty();
+        },
+        kDeadline, "a writer holding the file");
+    close(go[1]);
+  });
+  std::string nobody = RunAsNobody([&] {
+    close(go[1]);
+    absl::StatusOr<UniqueFd> fd = OpenTarget(socket, file, "x\n");
+    if (!fd.ok()) return fd.status().ToString();
+    std::string ok = ReadMessage(fd->get(), kDeadline).value_or("(none)");
+    char c;
+    (void)!read(go[0], &c, 1);  // EOF once the watcher has looked.
+    return ok + "+" + FinishAndWaitBye(fd->get(), kDeadline).value_or("?");
+  });
+  watcher.join();
+  close(go[0]);
+  EXPECT_EQ(nobody, "OK+BYE");
+  ASSERT_FALSE(fds.empty()) << "no writer held " << file;
+  for (int std_fd : {0, 1, 2}) EXPECT_EQ(fds[std_fd], "/dev/null") << std_fd;
+  for (const auto& [fd, target] : fds) {
+    EXPECT_NE(target, logfile) << "fd " << fd;
+  }
 }
 
 TEST_F(SecurityTest, OpenAsServerUserOpensAsRoot) {

@@ -110,7 +110,7 @@ class Acceptor {
         admission_(std::move(admission)),
         pool_(WriterConfigFor(options, admission_), options.prefork,
               bounds_.max_writers) {
-    counts_.started_ms = MonotonicMs();
+    started_ms_ = MonotonicMs();
   }
   ~Acceptor() { SetLogSink(nullptr); }
 
@@ -187,7 +187,8 @@ class Acceptor {
   Listener listener_;
   Listener control_listener_;  // Moved into control_ by SetUp.
   std::unique_ptr<ControlServer> control_;
-  AcceptorCounts counts_;
+  AcceptorSnapshot counts_;  // The counters; the rest is filled in by Snapshot.
+  int64_t started_ms_ = 0;
   Admission admission_;
   WriterPool pool_;
   std::unique_ptr<AsyncLog> log_;
@@ -267,7 +268,8 @@ ServerSnapshot Acceptor::Snapshot() {
   counts_.log_dropped = log_ ? log_->dropped() : 0;
   counts_.shutting_down = shutting_down_;
   return BuildSnapshot(
-      pool_, counts_, [this](uint64_t id) { return UnreadBytes(id); },
+      pool_, counts_, started_ms_,
+      [this](uint64_t id) { return UnreadBytes(id); },
       options_.rotate_check_interval_ms);
 }
 

@@ -71,28 +71,18 @@ void SetInterest(int epoll, int fd, uint64_t id, uint32_t events) {
 
 }  // namespace
 
-ServerSnapshot BuildSnapshot(const WriterPool& pool,
-                             const AcceptorCounts& counts,
+ServerSnapshot BuildSnapshot(const WriterPool& pool, AcceptorSnapshot acceptor,
+                             int64_t started_ms,
                              const std::function<uint64_t(uint64_t)>& queued,
                              int64_t stall_ms) {
   int64_t now = MonotonicMs();
   ServerSnapshot s;
   AcceptorSnapshot& a = s.acceptor;
+  a = acceptor;
   a.pid = getpid();
-  a.uptime_ms = now - counts.started_ms;
+  a.uptime_ms = now - started_ms;
   a.rotate_check_interval_ms = stall_ms;
-  a.accepted = counts.accepted;
-  a.refused = counts.refused;
-  a.handshakes = counts.handshakes;
-  a.clients = counts.clients;
-  a.shutting_down = counts.shutting_down;
-  a.writers_starting = counts.writers_starting;
-  a.waiting = counts.waiting;
-  a.waiting_files = counts.waiting_files;
-  a.refused_limit = counts.refused_limit;
-  a.refused_busy = counts.refused_busy;
-  a.crash_history = counts.crash_history;
-  a.log_dropped = counts.log_dropped;
+  a.writers_busy = a.writers_idle = 0;
   for (const auto& [id, w] : pool.writers()) {
     if (w->state == WriterProc::State::kStarting) continue;
     if (w->state == WriterProc::State::kIdle) {

@@ -21,30 +21,13 @@
 
 namespace offlog {
 
-// The acceptor's own counters, for the snapshot.
-struct AcceptorCounts {
-  int64_t started_ms = 0;  // MonotonicMs() at start.
-  uint64_t accepted = 0;
-  uint64_t refused = 0;
-  uint64_t handshakes = 0;
-  uint64_t clients = 0;
-  uint64_t writers_starting = 0;
-  uint64_t waiting = 0;
-  uint64_t waiting_files = 0;
-  uint64_t refused_limit = 0;
-  uint64_t refused_busy = 0;
-  uint64_t crash_history = 0;
-  uint64_t log_dropped = 0;
-  bool shutting_down = false;
-};
-
-// Builds a snapshot from the pool and the acceptor's counters. `queued`
-// gives the bytes waiting in the sockets of a writer's clients (by the
-// writer's pool id). A writer
-// counts as stalled once it has been inside one open() or write() for
-// `stall_ms`.
-ServerSnapshot BuildSnapshot(const WriterPool& pool,
-                             const AcceptorCounts& counts,
+// Builds a snapshot from the pool and `acceptor`, the acceptor's own
+// counters (this fills in its pid, uptime since `started_ms` and the writer
+// counts). `queued` gives the bytes waiting in the sockets of a writer's
+// clients (by the writer's pool id). A writer counts as stalled once it has
+// been inside one open() or write() for `stall_ms`.
+ServerSnapshot BuildSnapshot(const WriterPool& pool, AcceptorSnapshot acceptor,
+                             int64_t started_ms,
                              const std::function<uint64_t(uint64_t)>& queued,
                              int64_t stall_ms);
 

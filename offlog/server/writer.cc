@@ -85,6 +85,7 @@ class Writer : public LogSink {
   // left.
   void FlushChannel();
   void OnAssign(ChannelMessage msg);
+  void Confirm(Client& c);
   void OnClose();
   void OnReopen();
   void BeginShutdown();
@@ -320,6 +321,13 @@ void Writer::OnAssign(ChannelMessage msg) {
       return;
     }
   }
+  Confirm(c);
+}
+
+// Tells an admitted client OK (once in its life), reports it taken, and
+// starts serving it.
+void Writer::Confirm(Client& c) {
+  uint64_t id = c.id;
   c.confirmed = true;
   LogInfo("Client %d access confirmed for %s", id, EscapeForLog(path_));
   LogInfo("New client %d (total: %d) for %s", id, clients_.size(),

@@ -26,6 +26,7 @@
 #include "absl/strings/numbers.h"
 #include "absl/strings/str_cat.h"
 #include "absl/time/clock.h"
+#include "offlog/tests/wait_fd.h"
 
 namespace offlog {
 namespace testing {
@@ -38,19 +39,6 @@ constexpr absl::Duration kDaemonTimeout = absl::Seconds(10);
 
 absl::Status Errno(absl::string_view what) {
   return absl::ErrnoToStatus(errno, what);
-}
-
-// Waits for `fd` to show `events`; false on timeout or error.
-bool WaitFor(int fd, short events, absl::Time deadline) {
-  while (true) {
-    int ms = static_cast<int>(absl::ToInt64Milliseconds(
-        std::max(deadline - absl::Now(), absl::ZeroDuration())));
-    pollfd p = {fd, events, 0};
-    int n = poll(&p, 1, ms);
-    if (n > 0) return true;
-    if (n == 0) return false;
-    if (errno != EINTR) return false;
-  }
 }
 
 // Mounts fusectl on /sys/fs/fuse/connections unless it is there already.
@@ -205,7 +193,7 @@ HangingFs::~HangingFs() {
 bool HangingFs::WaitForDaemon(absl::Duration timeout) {
   absl::Time deadline = absl::Now() + timeout;
   if (pidfd_.valid()) {
-    if (!WaitFor(pidfd_.get(), POLLIN, deadline)) return false;
+    if (!WaitForEvents(pidfd_.get(), POLLIN, deadline)) return false;
     reaped_ = waitpid(pid_, nullptr, 0) == pid_ || errno == ECHILD;
     return reaped_;
   }
@@ -234,7 +222,7 @@ absl::StatusOr<std::string> HangingFs::ReadLineLocked(absl::Time deadline) {
       read_buffer_.erase(0, nl + 1);
       return line;
     }
-    if (!WaitFor(control_.get(), POLLIN, deadline)) {
+    if (!WaitForEvents(control_.get(), POLLIN, deadline)) {
       return absl::DeadlineExceededError("hangfs did not answer");
     }
     char buf[256];

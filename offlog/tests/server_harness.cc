@@ -25,6 +25,7 @@
 #include "absl/strings/str_cat.h"
 #include "absl/strings/str_split.h"
 #include "absl/time/clock.h"
+#include "offlog/tests/wait_fd.h"
 
 namespace offlog {
 namespace testing {
@@ -40,20 +41,6 @@ sockaddr_un Address(absl::string_view path) {
   memcpy(addr.sun_path, path.data(),
          std::min(path.size(), sizeof(addr.sun_path) - 1));
   return addr;
-}
-
-// Waits for `fd` to become readable; false on timeout.
-bool WaitReadable(int fd, absl::Duration timeout) {
-  absl::Time deadline = absl::Now() + timeout;
-  while (true) {
-    int ms = static_cast<int>(absl::ToInt64Milliseconds(
-        std::max(deadline - absl::Now(), absl::ZeroDuration())));
-    pollfd p = {fd, POLLIN, 0};
-    int n = poll(&p, 1, ms);
-    if (n > 0) return true;
-    if (n == 0) return false;
-    if (errno != EINTR) return false;
-  }
 }
 
 }  // namespace
@@ -130,7 +117,7 @@ absl::Status ServerProcess::Signal(int sig) {
 }
 
 absl::StatusOr<int> ServerProcess::Wait(absl::Duration timeout) {
-  if (!WaitReadable(pidfd_.get(), timeout)) {
+  if (!WaitForEvents(pidfd_.get(), POLLIN, absl::Now() + timeout)) {
     return absl::DeadlineExceededError("offlogd did not exit");
   }
   int status = 0;
@@ -141,7 +128,7 @@ absl::StatusOr<int> ServerProcess::Wait(absl::Duration timeout) {
 
 absl::StatusOr<std::string> ServerProcess::NextNotification(
     absl::Duration timeout) {
-  if (!WaitReadable(notify_.get(), timeout)) {
+  if (!WaitForEvents(notify_.get(), POLLIN, absl::Now() + timeout)) {
     return absl::DeadlineExceededError("no sd_notify message");
   }
   char buf[4096];
@@ -196,7 +183,7 @@ absl::StatusOr<std::string> ReadMessage(int fd, absl::Duration timeout) {
   std::string msg;
   absl::Time deadline = absl::Now() + timeout;
   while (true) {
-    if (!WaitReadable(fd, deadline - absl::Now())) {
+    if (!WaitForEvents(fd, POLLIN, deadline)) {
       return absl::DeadlineExceededError(
           absl::StrCat("no message; got so far: ", msg));
     }

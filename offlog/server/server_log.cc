@@ -51,6 +51,16 @@ bool IsDisplayControl(uint32_t c) {
          (c >= 0x2066 && c <= 0x206F) || c == 0xFEFF;
 }
 
+// Appends `\<kind>` and `value` as `digits` lower-case hex digits.
+void AppendHexEscape(char kind, uint32_t value, int digits, std::string* out) {
+  static constexpr char kHex[] = "0123456789abcdef";
+  out->push_back('\\');
+  out->push_back(kind);
+  for (int shift = 4 * (digits - 1); shift >= 0; shift -= 4) {
+    out->push_back(kHex[(value >> shift) & 0xF]);
+  }
+}
+
 // The scheme EscapeForLog documents; `keep_backslash` for SanitizeEscaped.
 std::string Escape(absl::string_view text, bool keep_backslash) {
   std::string out;
@@ -60,9 +70,9 @@ std::string Escape(absl::string_view text, bool keep_backslash) {
     uint32_t cp = c.code_point;
     if (!c.valid || cp < 0x20 || cp == 0x7F ||
         (cp == '\\' && !keep_backslash)) {
-      absl::StrAppendFormat(&out, "\\x%02x", cp);
+      AppendHexEscape('x', cp, 2, &out);
     } else if (IsDisplayControl(cp)) {
-      absl::StrAppendFormat(&out, "\\u%04x", cp);
+      AppendHexEscape('u', cp, 4, &out);
     } else {
       out.append(text.data() + i, c.length);
     }

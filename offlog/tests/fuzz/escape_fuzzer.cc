@@ -104,8 +104,11 @@ extern "C" int LLVMFuzzerTestOneInput(const uint8_t* data, size_t size) {
   Check(offlog::SanitizeEscaped(escaped) == escaped, "not a fixed point",
         escaped);
   CheckSafe(offlog::SanitizeEscaped(bytes), "", "SanitizeEscaped");
+  // The renderings repeat the path in every per-file metric: a shorter one
+  // keeps the runs fast and loses nothing (each character is handled alone).
+  std::string path = bytes.substr(0, 512);
   std::string state = bytes.substr(0, 8);
-  CheckRenderings(bytes, state);
-  CheckRenderings(escaped, state);
+  CheckRenderings(path, state);
+  CheckRenderings(offlog::EscapeForLog(path), state);
   return 0;
 }

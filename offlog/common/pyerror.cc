@@ -7,6 +7,7 @@
 #include "absl/strings/match.h"
 #include "absl/strings/str_format.h"
 #include "absl/strings/str_split.h"
+#include "offlog/common/utf8.h"
 
 namespace offlog {
 namespace {
@@ -15,33 +16,9 @@ namespace {
 // decoder with the surrogateescape handler does (os.fsdecode): an invalid
 // byte becomes U+DC80..U+DCFF and decoding resumes at the next byte.
 uint32_t DecodeFsChar(absl::string_view s, size_t* i) {
-  auto byte = [&](size_t k) { return static_cast<unsigned char>(s[k]); };
-  unsigned char b0 = byte(*i);
-  int len = 0;
-  uint32_t cp = 0, min = 0;
-  if (b0 < 0x80) {
-    ++*i;
-    return b0;
-  } else if (b0 >= 0xC2 && b0 <= 0xDF) {
-    len = 2, cp = b0 & 0x1F, min = 0x80;
-  } else if (b0 >= 0xE0 && b0 <= 0xEF) {
-    len = 3, cp = b0 & 0x0F, min = 0x800;
-  } else if (b0 >= 0xF0 && b0 <= 0xF4) {
-    len = 4, cp = b0 & 0x07, min = 0x10000;
-  }
-  bool ok = len > 0 && *i + len <= s.size();
-  for (int k = 1; ok && k < len; ++k) {
-    unsigned char b = byte(*i + k);
-    ok = (b & 0xC0) == 0x80;
-    cp = (cp << 6) | (b & 0x3F);
-  }
-  ok = ok && cp >= min && cp <= 0x10FFFF && !(cp >= 0xD800 && cp <= 0xDFFF);
-  if (!ok) {
-    ++*i;
-    return 0xDC00 + b0;
-  }
-  *i += len;
-  return cp;
+  Utf8Char c = DecodeUtf8(s, *i);
+  *i += c.length;
+  return c.valid ? c.code_point : 0xDC00 + c.code_point;
 }
 
 // Python's str.isprintable() for the code points a path plausibly holds:
@@ -62,24 +39,6 @@ bool IsPrintable(uint32_t c) {
   if (c >= 0xF0000) return false;  // Planes 15 and 16: private use.
   if (c >= 0xE0000 && c <= 0xE0FFF) return false;  // Tags etc.
   return true;
-}
-
-void AppendUtf8(uint32_t c, std::string* out) {
-  if (c < 0x80) {
-    out->push_back(static_cast<char>(c));
-  } else if (c < 0x800) {
-    out->push_back(static_cast<char>(0xC0 | (c >> 6)));
-    out->push_back(static_cast<char>(0x80 | (c & 0x3F)));
-  } else if (c < 0x10000) {
-    out->push_back(static_cast<char>(0xE0 | (c >> 12)));
-    out->push_back(static_cast<char>(0x80 | ((c >> 6) & 0x3F)));
-    out->push_back(static_cast<char>(0x80 | (c & 0x3F)));
-  } else {
-    out->push_back(static_cast<char>(0xF0 | (c >> 18)));
-    out->push_back(static_cast<char>(0x80 | ((c >> 12) & 0x3F)));
-    out->push_back(static_cast<char>(0x80 | ((c >> 6) & 0x3F)));
-    out->push_back(static_cast<char>(0x80 | (c & 0x3F)));
-  }
 }
 
 void AppendEscaped(uint32_t c, char quote, std::string* out) {

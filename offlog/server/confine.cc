@@ -7,16 +7,35 @@
 #include <sys/syscall.h>
 #include <unistd.h>
 
+#include <algorithm>
+
 #include "absl/strings/match.h"
 #include "absl/strings/str_cat.h"
 #include "absl/strings/str_split.h"
 #include "offlog/common/protocol.h"
 #include "offlog/common/unique_fd.h"
+#include "offlog/server/server_log.h"
 
 namespace offlog {
 namespace {
 
 constexpr int kAppendFlags = O_WRONLY | O_CREAT | O_APPEND | O_CLOEXEC;
+
+// Set once before any fork (SetProtectedFiles), then only read. A plain
+// array: nothing to destroy at exit, nothing allocated in a writer.
+FileId protected_files[kMaxProtectedFiles];
+size_t protected_count = 0;
+
+bool IsProtected(int fd) {
+  if (protected_count == 0) return false;
+  struct stat st;
+  if (fstat(fd, &st) != 0) return true;  // Cannot tell: fail closed.
+  FileId id{st.st_dev, st.st_ino};
+  for (size_t i = 0; i < protected_count; ++i) {
+    if (protected_files[i] == id) return true;
+  }
+  return false;
+}
 
 // openat2 refuses a symlink with ELOOP (RESOLVE_NO_SYMLINKS) and an escape
 // with EXDEV (RESOLVE_BENEATH); to the client both are a refusal.
@@ -107,10 +126,24 @@ int OpenBeneath(int dirfd, absl::string_view relative, int flags, mode_t mode,
   return OpenByWalking(dirfd, rel, flags, mode);
 }
 
-int OpenForAppend(const std::string& path,
-                  const std::vector<std::string>& allowed_dirs) {
+absl::Status SetProtectedFiles(const std::vector<FileId>& files) {
+  if (files.size() > kMaxProtectedFiles) {
+    return absl::InvalidArgumentError("too many protected files");
+  }
+  std::copy(files.begin(), files.end(), protected_files);
+  protected_count = files.size();
+  return absl::OkStatus();
+}
+
+namespace {
+
+// Opens `path` with `flags` (O_NOFOLLOW added when confined), plain or
+// beneath its allowed directory. Returns the descriptor or -errno.
+int OpenPath(const std::string& path,
+             const std::vector<std::string>& allowed_dirs, int flags,
+             mode_t mode) {
   if (allowed_dirs.empty()) {
-    int fd = open(path.c_str(), kAppendFlags, 0666);
+    int fd = open(path.c_str(), flags, mode);
     return fd >= 0 ? fd : -errno;
   }
   const std::string* dir = AllowedDirFor(path, allowed_dirs);
@@ -121,7 +154,33 @@ int OpenForAppend(const std::string& path,
   if (!dirfd) return -errno;
   absl::string_view rel(path);
   rel.remove_prefix(*dir == "/" ? 1 : dir->size() + 1);
-  return OpenBeneath(dirfd.get(), rel, kAppendFlags | O_NOFOLLOW, 0666);
+  return OpenBeneath(dirfd.get(), rel, flags | O_NOFOLLOW, mode);
+}
+
+// Refuses one of offlogd's own files: -EACCES, with a warning.
+int RefuseProtected(const std::string& path) {
+  LogWarning("Refused to open %s: it is offlogd's own log file or socket",
+             EscapeForLog(path));
+  return -EACCES;
+}
+
+}  // namespace
+
+int OpenForAppend(const std::string& path,
+                  const std::vector<std::string>& allowed_dirs) {
+  int fd = OpenPath(path, allowed_dirs, kAppendFlags, 0666);
+  if (fd >= 0) {
+    UniqueFd file(fd);
+    if (IsProtected(file.get())) return RefuseProtected(path);
+    return file.Release();
+  }
+  if (fd == -ENXIO) {  // A socket: is it one of ours?
+    UniqueFd node(OpenPath(path, allowed_dirs, O_PATH | O_CLOEXEC, 0));
+    if (node.get() >= 0 && IsProtected(node.get())) {
+      return RefuseProtected(path);
+    }
+  }
+  return fd;
 }
 
 }  // namespace offlog

@@ -17,6 +17,7 @@
 #include <string>
 #include <vector>
 
+#include "absl/status/status.h"
 #include "absl/status/statusor.h"
 #include "absl/strings/string_view.h"
 
@@ -31,10 +32,29 @@ absl::StatusOr<std::vector<std::string>> NormalizeAllowedDirs(
 const std::string* AllowedDirFor(absl::string_view path,
                                  const std::vector<std::string>& dirs);
 
+// A file by identity, as stat() gives it.
+struct FileId {
+  dev_t dev = 0;
+  ino_t ino = 0;
+  friend bool operator==(const FileId&, const FileId&) = default;
+};
+
+// Records the files no client may open: offlogd's own log file, socket and
+// control socket. OpenForAppend refuses them by device and inode, so no
+// other spelling, symlink or hard link reaches them. Call once at start-up,
+// before any writer is forked (writers inherit the list; the server log is
+// opened once, and the socket files are never replaced while offlogd
+// runs). Not thread-safe. At most kMaxProtectedFiles.
+inline constexpr size_t kMaxProtectedFiles = 8;
+absl::Status SetProtectedFiles(const std::vector<FileId>& files);
+
 // Opens `path` (normalised) for appending, as the writer does: with plain
 // open() when `allowed_dirs` is empty, else confined beneath the allowed
 // directory it lies in. Returns the descriptor, or -errno. A path that
-// would leave the tree through a symlink gives -EACCES.
+// would leave the tree through a symlink gives -EACCES, and so does one of
+// the protected files (SetProtectedFiles): the file is opened, found by
+// fstat() to be one of them, and closed again; a protected socket, which
+// open() refuses with ENXIO, is recognised through an O_PATH descriptor.
 int OpenForAppend(const std::string& path,
                   const std::vector<std::string>& allowed_dirs);
 

@@ -3,11 +3,15 @@
 #include <errno.h>
 #include <fcntl.h>
 #include <stdlib.h>
+#include <sys/socket.h>
 #include <sys/stat.h>
+#include <sys/un.h>
 #include <unistd.h>
 
+#include <cstring>
 #include <filesystem>
 #include <string>
+#include <vector>
 
 #include "gtest/gtest.h"
 #include "offlog/common/unique_fd.h"
@@ -93,6 +97,44 @@ TEST(OpenForAppendTest, ConfinesToTheAllowedDir) {
   if (fd >= 0) close(fd);
   EXPECT_EQ(OpenForAppend("/etc/offlog-never.log", {root}), -EACCES);
   std::filesystem::remove_all(root);
+}
+
+// offlogd's own files are refused by identity, under any name, confined or
+// not; everything else opens as before.
+TEST(OpenForAppendTest, RefusesProtectedFilesByDeviceAndInode) {
+  char tmpl[] = "/tmp/protectXXXXXX";
+  std::string dir = mkdtemp(tmpl);
+  std::string own = dir + "/own.log", other = dir + "/other.log";
+  std::string sock = dir + "/s.sock", hard = dir + "/hard.log";
+  UniqueFd(open(own.c_str(), O_WRONLY | O_CREAT | O_CLOEXEC, 0600));
+  ASSERT_EQ(link(own.c_str(), hard.c_str()), 0);
+  UniqueFd listener(socket(AF_UNIX, SOCK_STREAM | SOCK_CLOEXEC, 0));
+  sockaddr_un addr = {};
+  addr.sun_family = AF_UNIX;
+  strncpy(addr.sun_path, sock.c_str(), sizeof(addr.sun_path) - 1);
+  ASSERT_EQ(
+      bind(listener.get(), reinterpret_cast<sockaddr*>(&addr), sizeof(addr)),
+      0);
+  std::vector<FileId> ids;
+  for (const std::string& p : {own, sock}) {
+    struct stat st;
+    ASSERT_EQ(stat(p.c_str(), &st), 0);
+    ids.push_back({st.st_dev, st.st_ino});
+  }
+  ASSERT_TRUE(SetProtectedFiles(ids).ok());
+  for (const std::vector<std::string>& allowed :
+       {std::vector<std::string>{}, {dir}}) {
+    EXPECT_EQ(OpenForAppend(own, allowed), -EACCES);
+    EXPECT_EQ(OpenForAppend(hard, allowed), -EACCES);
+    EXPECT_EQ(OpenForAppend(sock, allowed), -EACCES);
+    UniqueFd fd(OpenForAppend(other, allowed));
+    EXPECT_TRUE(fd) << fd.get();
+  }
+  ASSERT_TRUE(SetProtectedFiles({}).ok());
+  EXPECT_EQ(OpenForAppend(sock, {}), -ENXIO);  // What open() says.
+  UniqueFd fd(OpenForAppend(own, {}));
+  EXPECT_TRUE(fd);
+  std::filesystem::remove_all(dir);
 }
 
 }  // namespace

@@ -3,9 +3,11 @@
 #include <errno.h>
 #include <sys/epoll.h>
 #include <sys/socket.h>
+#include <sys/timerfd.h>
 #include <unistd.h>
 
 #include <algorithm>
+#include <cstring>
 #include <utility>
 
 #include "absl/strings/ascii.h"
@@ -17,6 +19,11 @@ namespace offlog {
 namespace {
 
 constexpr uint64_t kListenerId = 0;
+constexpr uint64_t kTimerId = ~uint64_t{0};
+// Out of descriptors, the listener is not watched for this long (the
+// acceptor's own listener pauses likewise): accept() would fail again at
+// once, and a readable listener would make the event loop spin.
+constexpr int64_t kAcceptPauseMs = 100;
 // At most this many control connections are open at once (the oldest is
 // dropped for a new one), and none for longer than kConnectionMs; so a
 // client that connects and never speaks costs nothing lasting.
@@ -58,6 +65,22 @@ WriterSnapshot SnapshotOf(const WriterProc& w, uint64_t queued, int64_t now,
   s.busy_ms = since == 0 ? 0 : std::max<int64_t>(0, now - since);
   s.stalled = since != 0 && s.busy_ms >= stall_ms;
   return s;
+}
+
+// The peer's uid; an error when it cannot be told, and then the
+// connection is refused (never taken for root's).
+absl::StatusOr<uid_t> PeerUid(int fd) {
+  ucred cred = {};
+  socklen_t len = sizeof(cred);
+  if (getsockopt(fd, SOL_SOCKET, SO_PEERCRED, &cred, &len) != 0) {
+    return absl::ErrnoToStatus(errno, "SO_PEERCRED");
+  }
+  if (len != sizeof(cred)) return absl::InternalError("SO_PEERCRED: short");
+  return cred.uid;
+}
+
+bool OutOfDescriptors(int err) {
+  return err == EMFILE || err == ENFILE || err == ENOBUFS || err == ENOMEM;
 }
 
 void SetInterest(int epoll, int fd, uint64_t id, uint32_t events) {
@@ -103,16 +126,21 @@ absl::StatusOr<std::unique_ptr<ControlServer>> ControlServer::Create(
     Listener listener, Handlers handlers) {
   UniqueFd epoll(epoll_create1(EPOLL_CLOEXEC));
   if (!epoll) return absl::ErrnoToStatus(errno, "epoll_create1");
+  UniqueFd timer(timerfd_create(CLOCK_MONOTONIC, TFD_NONBLOCK | TFD_CLOEXEC));
+  if (!timer) return absl::ErrnoToStatus(errno, "timerfd_create");
   SetInterest(epoll.get(), listener.fd.get(), kListenerId, EPOLLIN);
-  return std::unique_ptr<ControlServer>(new ControlServer(
-      std::move(listener), std::move(handlers), std::move(epoll)));
+  SetInterest(epoll.get(), timer.get(), kTimerId, EPOLLIN);
+  return std::unique_ptr<ControlServer>(
+      new ControlServer(std::move(listener), std::move(handlers),
+                        std::move(epoll), std::move(timer)));
 }
 
 ControlServer::ControlServer(Listener listener, Handlers handlers,
-                             UniqueFd epoll)
+                             UniqueFd epoll, UniqueFd timer)
     : listener_(std::move(listener)),
       handlers_(std::move(handlers)),
-      epoll_(std::move(epoll)) {}
+      epoll_(std::move(epoll)),
+      timer_(std::move(timer)) {}
 
 ControlServer::~ControlServer() { RemoveSocketFile(listener_); }
 
@@ -122,6 +150,8 @@ void ControlServer::OnReady() {
   for (int i = 0; i < n; ++i) {
     if (events[i].data.u64 == kListenerId) {
       Accept();
+    } else if (events[i].data.u64 == kTimerId) {
+      ResumeAccepting();
     } else {
       OnConnection(events[i].data.u64);
     }
@@ -133,14 +163,19 @@ void ControlServer::Accept() {
   while (true) {
     UniqueFd fd(accept4(listener_.fd.get(), nullptr, nullptr,
                         SOCK_NONBLOCK | SOCK_CLOEXEC));
-    if (!fd) return;
+    if (!fd) {
+      if (OutOfDescriptors(errno)) PauseAccepting(errno);
+      return;  // EAGAIN, or a connection that died in the backlog.
+    }
     // The socket file is owner-only; this also holds should its mode be
     // loosened by hand.
-    ucred cred = {};
-    socklen_t len = sizeof(cred);
-    getsockopt(fd.get(), SOL_SOCKET, SO_PEERCRED, &cred, &len);
-    if (cred.uid != geteuid() && cred.uid != 0) {
-      LogWarning("Control connection from uid %d refused", cred.uid);
+    absl::StatusOr<uid_t> uid = PeerUid(fd.get());
+    if (!uid.ok()) {
+      LogWarning("Control connection refused: %s", uid.status().ToString());
+      continue;
+    }
+    if (*uid != geteuid() && *uid != 0) {
+      LogWarning("Control connection from uid %d refused", *uid);
       continue;
     }
     if (connections_.size() >= kMaxConnections) {
@@ -155,6 +190,22 @@ void ControlServer::Accept() {
     c.fd = std::move(fd);
     c.deadline_ms = MonotonicMs() + kConnectionMs;
   }
+}
+
+void ControlServer::PauseAccepting(int err) {
+  LogWarning("Control socket: accept: %s; pausing for %d ms", strerror(err),
+             kAcceptPauseMs);
+  epoll_ctl(epoll_.get(), EPOLL_CTL_DEL, listener_.fd.get(), nullptr);
+  itimerspec t = {};
+  t.it_value.tv_sec = kAcceptPauseMs / 1000;
+  t.it_value.tv_nsec = kAcceptPauseMs % 1000 * 1000000;
+  timerfd_settime(timer_.get(), 0, &t, nullptr);
+}
+
+void ControlServer::ResumeAccepting() {
+  uint64_t expirations;
+  if (read(timer_.get(), &expirations, sizeof(expirations)) < 0) return;
+  SetInterest(epoll_.get(), listener_.fd.get(), kListenerId, EPOLLIN);
 }
 
 void ControlServer::OnConnection(uint64_t id) {

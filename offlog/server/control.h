@@ -59,8 +59,15 @@ class ControlServer {
     int64_t deadline_ms = 0;
   };
 
-  ControlServer(Listener listener, Handlers handlers, UniqueFd epoll);
+  ControlServer(Listener listener, Handlers handlers, UniqueFd epoll,
+                UniqueFd timer);
+  // Accepts what is pending. A peer whose credentials cannot be read is
+  // refused, as is any uid but offlogd's own and root.
   void Accept();
+  // Out of descriptors (`err`): stops watching the listener and arms
+  // `timer_`; ResumeAccepting, when it fires, watches it again.
+  void PauseAccepting(int err);
+  void ResumeAccepting();
   void OnConnection(uint64_t id);
   std::string Answer(absl::string_view request);
   // Sends what the socket takes; true when the whole answer is out.
@@ -70,6 +77,7 @@ class ControlServer {
   Listener listener_;
   Handlers handlers_;
   UniqueFd epoll_;
+  UniqueFd timer_;  // timerfd: the end of an accept pause.
   uint64_t next_id_ = 1;
   absl::flat_hash_map<uint64_t, Connection> connections_;
 };

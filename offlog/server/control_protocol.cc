@@ -5,6 +5,7 @@
 #include "absl/strings/numbers.h"
 #include "absl/strings/str_cat.h"
 #include "absl/strings/str_split.h"
+#include "offlog/server/server_log.h"
 
 namespace offlog {
 namespace {
@@ -42,7 +43,10 @@ std::string AcceptorLine(const AcceptorSnapshot& a) {
 std::string WriterLine(const WriterSnapshot& w) {
   std::string line = "writer";
   AppendField(&line, "pid", absl::StrCat(w.pid));
-  AppendField(&line, "state", w.state);
+  // The free-form fields: offlogd escapes paths already (EscapeForLog), and
+  // SanitizeEscaped leaves that as it is; anything else it makes safe, so
+  // that no field can hold a tab or newline and break the record.
+  AppendField(&line, "state", SanitizeEscaped(w.state));
   AppendField(&line, "clients", absl::StrCat(w.clients));
   AppendField(&line, "bytes_written", absl::StrCat(w.bytes_written));
   AppendField(&line, "records_written", absl::StrCat(w.records_written));
@@ -51,7 +55,7 @@ std::string WriterLine(const WriterSnapshot& w) {
   AppendField(&line, "last_write_unix_ms", absl::StrCat(w.last_write_unix_ms));
   AppendField(&line, "busy_ms", absl::StrCat(w.busy_ms));
   AppendField(&line, "stalled", w.stalled ? "1" : "0");
-  AppendField(&line, "path", w.path);  // Last: the only free-form field.
+  AppendField(&line, "path", SanitizeEscaped(w.path));  // Last.
   return line;
 }
 

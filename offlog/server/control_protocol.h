@@ -10,7 +10,9 @@
 //   writer<TAB>pid=..<TAB>state=busy<TAB>clients=..<TAB>...<TAB>path=..
 //
 // Paths travel escaped with EscapeForLog, so they hold no tab, newline or
-// other control character and cannot break a record. Unknown keys are
+// other control character and cannot break a record; SerializeSnapshot
+// passes the free-form fields (path, state) through SanitizeEscaped as
+// well, so that holds whatever the snapshot contains. Unknown keys are
 // ignored, so either side may add fields.
 #ifndef OFFLOG_SERVER_CONTROL_PROTOCOL_H_
 #define OFFLOG_SERVER_CONTROL_PROTOCOL_H_

@@ -1,6 +1,7 @@
 #include "offlog/server/control_protocol.h"
 
 #include "gtest/gtest.h"
+#include "offlog/tests/safe_text.h"
 
 namespace offlog {
 namespace {
@@ -83,6 +84,23 @@ TEST(ControlProtocolTest, Answers) {
   EXPECT_EQ(err.status().message(), "nope");
   EXPECT_FALSE(ParseControlAnswer("HTTP/1.0 200\n").ok());
   EXPECT_FALSE(ParseControlAnswer("").ok());
+}
+
+// Whatever a snapshot holds, each writer stays one record and no raw
+// control character travels.
+TEST(ControlProtocolTest, RawControlsCannotBreakRecords) {
+  ServerSnapshot s = Sample();
+  s.writers[0].path = "/x\n\tpid=9\nwriter\tpid=7\xc2\x85\xe2\x80\xae\xff";
+  s.writers[0].state = "busy\tpath=/forged";
+  std::string text = SerializeSnapshot(s);
+  EXPECT_EQ(testing::FirstUnsafe(text, "\t\n"), "") << text;
+  absl::StatusOr<ServerSnapshot> back = ParseSnapshot(text);
+  ASSERT_TRUE(back.ok()) << back.status();
+  ASSERT_EQ(back->writers.size(), 2u) << text;
+  EXPECT_EQ(back->writers[0].pid, 43);
+  EXPECT_EQ(back->writers[0].path,
+            "/x\\x0a\\x09pid=9\\x0awriter\\x09pid=7\\u0085\\u202e\\xff");
+  EXPECT_EQ(back->writers[0].state, "busy\\x09path=/forged");
 }
 
 }  // namespace

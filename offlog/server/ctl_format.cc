@@ -6,6 +6,7 @@
 #include "absl/strings/str_cat.h"
 #include "absl/strings/str_format.h"
 #include "absl/strings/str_join.h"
+#include "offlog/server/server_log.h"
 
 namespace offlog {
 namespace {
@@ -47,7 +48,10 @@ std::string Stalled(const WriterSnapshot& w) {
   return absl::StrCat("yes (", HumanDuration(w.busy_ms), ")");
 }
 
-std::string JsonString(absl::string_view s) {
+// A string as JSON, made safe first (SanitizeEscaped): what offlogd sends
+// is already escaped, but the renderers hold to that whatever they get.
+std::string JsonString(absl::string_view raw) {
+  std::string s = SanitizeEscaped(raw);
   std::string out = "\"";
   for (char c : s) {
     if (c == '"' || c == '\\') {
@@ -61,8 +65,10 @@ std::string JsonString(absl::string_view s) {
   return out + "\"";
 }
 
-// A Prometheus label value: backslash, double quote and newline escaped.
-std::string LabelValue(absl::string_view s) {
+// A Prometheus label value: made safe (SanitizeEscaped), then backslash,
+// double quote and newline escaped.
+std::string LabelValue(absl::string_view raw) {
+  std::string s = SanitizeEscaped(raw);
   std::string out;
   for (char c : s) {
     if (c == '\\' || c == '"') {
@@ -139,8 +145,8 @@ std::string FormatStatusTable(const ServerSnapshot& s, int64_t now_unix_ms) {
                             "QUEUED", "LAST WRITE", "STALLED"}};
   for (const WriterSnapshot& w : s.writers) {
     if (w.path.empty()) continue;
-    rows.push_back({w.path, absl::StrCat(w.pid), absl::StrCat(w.clients),
-                    HumanBytes(w.bytes_written),
+    rows.push_back({SanitizeEscaped(w.path), absl::StrCat(w.pid),
+                    absl::StrCat(w.clients), HumanBytes(w.bytes_written),
                     absl::StrCat(w.records_written), HumanBytes(w.queued_bytes),
                     LastWrite(w, now_unix_ms), Stalled(w)});
   }

@@ -1,5 +1,8 @@
 // offlogctl's renderings of a server snapshot: a table for a terminal, JSON
-// for programs, Prometheus text exposition for a metrics scraper.
+// for programs, Prometheus text exposition for a metrics scraper. Each
+// passes paths and states through SanitizeEscaped (server_log.h): whatever
+// bytes a snapshot holds, the output is valid UTF-8 with no control
+// character but its own newlines.
 #ifndef OFFLOG_SERVER_CTL_FORMAT_H_
 #define OFFLOG_SERVER_CTL_FORMAT_H_
 

@@ -1,10 +1,12 @@
 #include "offlog/server/ctl_format.h"
 
+#include <algorithm>
 #include <vector>
 
 #include "absl/strings/match.h"
 #include "absl/strings/str_split.h"
 #include "gtest/gtest.h"
+#include "offlog/tests/safe_text.h"
 
 namespace offlog {
 namespace {
@@ -96,6 +98,39 @@ TEST(CtlFormatTest, MetricsAreTextExposition) {
   EXPECT_TRUE(absl::StrContains(m, "offlog_uptime_seconds 3723.000\n")) << m;
   EXPECT_FALSE(absl::StrContains(m, "pid=\"0\""))
       << "idle writers have no series";
+}
+
+// A path as a server that does not escape (or a hostile one) might send:
+// C0, C1 and bidi controls, an overlong newline, a surrogate, a byte that
+// is not UTF-8. No rendering may pass any of them through raw, nor break a
+// line or a record.
+TEST(CtlFormatTest, RawControlsInPathsAreEscapedEverywhere) {
+  ServerSnapshot hostile = Sample();
+  hostile.writers[0].path =
+      "/x\n\x1b[2J\xc2\x85\xc2\x9b"
+      "31m\xe2\x80\xae\xe0\x80\x8a\xed\xa0\x80\xff";
+  hostile.writers[0].state = "busy\r\xc2\x9b";
+  ServerSnapshot benign = Sample();
+  benign.writers[0].path = "/x";
+  for (auto render :
+       {+[](const ServerSnapshot& s) { return FormatStatusTable(s, 1000000); },
+        +[](const ServerSnapshot& s) { return FormatStatusJson(s); },
+        +[](const ServerSnapshot& s) { return FormatMetrics(s); }}) {
+    std::string out = render(hostile);
+    std::string benign_out = render(benign);
+    EXPECT_EQ(testing::FirstUnsafe(out, "\n"), "") << out;
+    EXPECT_EQ(std::count(out.begin(), out.end(), '\n'),
+              std::count(benign_out.begin(), benign_out.end(), '\n'))
+        << out;
+    EXPECT_TRUE(absl::StrContains(out, "u0085")) << out;
+    EXPECT_TRUE(absl::StrContains(out, "u202e")) << out;
+  }
+}
+
+// What offlogd sends is already escaped: it is shown as it is.
+TEST(CtlFormatTest, EscapedPathsAreShownUnchanged) {
+  std::string table = FormatStatusTable(Sample(), 1000000);
+  EXPECT_TRUE(absl::StrContains(table, "/nfs/\"q\"\\x0a.log")) << table;
 }
 
 }  // namespace

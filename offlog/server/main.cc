@@ -2,12 +2,20 @@
 #include <fcntl.h>
 #include <signal.h>
 #include <sys/resource.h>
+#include <sys/socket.h>
+#include <sys/stat.h>
+#include <sys/un.h>
 #include <unistd.h>
 
+#include <cstddef>
 #include <cstdio>
+#include <cstring>
+#include <string>
+#include <vector>
 
 #include "offlog/server/acceptor.h"
 #include "offlog/server/admission.h"
+#include "offlog/server/confine.h"
 #include "offlog/server/listener.h"
 #include "offlog/server/options.h"
 #include "offlog/server/server_log.h"
@@ -45,6 +53,65 @@ absl::StatusOr<offlog::Listener> OpenControlListener(
   std::string path = offlog::ControlSocketPath(options, main.path.empty());
   if (path.empty()) return offlog::Listener();
   return offlog::BindListener(path, 0600, "");
+}
+
+// The socket file's path: the one offlogd bound, or the one systemd bound
+// (from getsockname); "" for none or an abstract socket.
+std::string SocketFilePath(const offlog::Listener& l) {
+  if (!l.path.empty() || !l.fd) return l.path;
+  sockaddr_un addr = {};
+  socklen_t len = sizeof(addr);
+  constexpr socklen_t kPathAt = offsetof(sockaddr_un, sun_path);
+  if (getsockname(l.fd.get(), reinterpret_cast<sockaddr*>(&addr), &len) != 0 ||
+      len <= kPathAt || addr.sun_path[0] == '\0') {
+    return "";
+  }
+  return std::string(addr.sun_path, strnlen(addr.sun_path, len - kPathAt));
+}
+
+// Tells the writers which files are offlogd's own (confine.h): no client
+// may open them, whatever path it gives.
+absl::Status ProtectOwnFiles(const offlog::Listener& main,
+                             const offlog::Listener& control) {
+  std::vector<offlog::FileId> files;
+  struct stat st;
+  for (const offlog::Listener* l : {&main, &control}) {
+    std::string path = SocketFilePath(*l);
+    if (!path.empty() && stat(path.c_str(), &st) == 0) {
+      files.push_back({st.st_dev, st.st_ino});
+    }
+  }
+  int log = offlog::ServerLogFileFd();
+  if (log >= 0 && fstat(log, &st) == 0) files.push_back({st.st_dev, st.st_ino});
+  return offlog::SetProtectedFiles(files);
+}
+
+// Start-up warnings about how exposed the socket is (docs/SECURITY.md).
+void WarnAboutExposure(const offlog::ServerOptions& options,
+                       const offlog::Listener& main) {
+  std::string path = SocketFilePath(main);
+  struct stat st;
+  if (path.empty() || stat(path.c_str(), &st) != 0) return;
+  bool opens_as_self = geteuid() != 0 || options.open_as_server_user;
+  if ((st.st_mode & (S_IWGRP | S_IWOTH)) != 0 && options.allow_dir.empty() &&
+      opens_as_self) {
+    offlog::LogWarning(
+        "other users can reach the socket %s (mode %04o) and files open with "
+        "offlogd's own rights, with no --allow-dir: a client may append to "
+        "any file offlogd can write",
+        offlog::EscapeForLog(path), st.st_mode & 07777);
+  }
+  size_t slash = path.rfind('/');
+  std::string dir = slash == std::string::npos ? "."
+                    : slash == 0               ? "/"
+                                               : path.substr(0, slash);
+  if (stat(dir.c_str(), &st) == 0 && (st.st_mode & S_IWOTH) != 0) {
+    offlog::LogWarning(
+        "the socket's directory %s is world-writable: another user could "
+        "take the socket's name (or its .ctl) before offlogd does; prefer a "
+        "directory only offlogd can write, such as /run/offlog",
+        offlog::EscapeForLog(dir));
+  }
 }
 
 }  // namespace
@@ -97,6 +164,13 @@ int main(int argc, char** argv) {
       return 1;
     }
   }
+  if (absl::Status s = ProtectOwnFiles(*listener, *control); !s.ok()) {
+    fprintf(stderr, "offlogd: %s\n", std::string(s.message()).c_str());
+    offlog::RemoveSocketFile(*listener);
+    offlog::RemoveSocketFile(*control);
+    return 1;
+  }
+  WarnAboutExposure(*options, *listener);
   return offlog::RunAcceptor(*options, *std::move(admission),
                              *std::move(listener), *std::move(control));
 }

@@ -6,6 +6,7 @@
 #include <sys/socket.h>
 #include <sys/time.h>
 #include <sys/un.h>
+#include <unistd.h>
 
 #include <cstdio>
 #include <cstring>
@@ -41,12 +42,21 @@ options:
   -h, --help            show this help message and exit
   -s, --socket-file SOCKET_FILE
                         offlogd's socket; the control socket is
-                        SOCKET_FILE.ctl. Default: /tmp/offlog.sock
+                        SOCKET_FILE.ctl. Default: /run/offlog/offlog.sock
+                        when its control socket exists (the systemd
+                        install), else /tmp/offlog.sock (the original's
+                        default). In world-writable /tmp another user can
+                        take the name first: run offlogd in /run/offlog
+                        (docs/SECURITY.md).
   --control-socket PATH The control socket, when not SOCKET_FILE.ctl.
 )";
 
+// Only root can make /run/offlog, so a socket there is no other user's.
+constexpr char kRunSocket[] = "/run/offlog/offlog.sock";
+constexpr char kTmpSocket[] = "/tmp/offlog.sock";
+
 struct CtlOptions {
-  std::string socket_file = "/tmp/offlog.sock";
+  std::string socket_file;  // Empty: see DefaultSocketFile().
   std::string control_socket;
   std::string command;
   bool json = false;
@@ -61,6 +71,13 @@ const struct option kLongOptions[] = {
     {"help", no_argument, nullptr, 'h'},
     {nullptr, 0, nullptr, 0},
 };
+
+// Without -s: the systemd install's socket when it is there, else the
+// original's default.
+std::string DefaultSocketFile() {
+  std::string run_ctl = absl::StrCat(kRunSocket, ".ctl");
+  return access(run_ctl.c_str(), F_OK) == 0 ? kRunSocket : kTmpSocket;
+}
 
 // Returns an exit code to leave with, or -1 to carry on.
 int ParseArgs(int argc, char** argv, CtlOptions* o) {
@@ -90,6 +107,7 @@ int ParseArgs(int argc, char** argv, CtlOptions* o) {
   }
   o->command = argv[optind];
   if (o->control_socket.empty()) {
+    if (o->socket_file.empty()) o->socket_file = DefaultSocketFile();
     o->control_socket = absl::StrCat(o->socket_file, ".ctl");
   }
   return -1;

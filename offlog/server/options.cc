@@ -68,6 +68,16 @@ absl::Status ParseInt(const char* flag, const char* text, int min, int* out) {
   return absl::OkStatus();
 }
 
+absl::Status ParseIntInRange(const char* flag, const char* text, int min,
+                             int max, int* out) {
+  if (!absl::SimpleAtoi(text, out) || *out < min || *out > max) {
+    return absl::InvalidArgumentError(
+        absl::StrCat("argument ", flag, ": expected an integer from ", min,
+                     " to ", max, ", got '", text, "'"));
+  }
+  return absl::OkStatus();
+}
+
 absl::Status ParseMode(const char* text, mode_t* out) {
   unsigned long mode = 0;
   char* end = nullptr;
@@ -114,7 +124,9 @@ absl::Status ApplyOption(int opt, const char* arg, ServerOptions* o) {
       o->atomic_lines = opt == kAtomicLines;
       return absl::OkStatus();
     case kCoalesceUs:
-      return ParseInt("--coalesce-us", arg, 0, &o->coalesce_us);
+      // The writer sleeps with nanosleep(), which refuses a tv_nsec of a
+      // second or more: larger pauses would silently never happen.
+      return ParseIntInRange("--coalesce-us", arg, 0, 999999, &o->coalesce_us);
     case kLineHoldMs:
       return ParseInt("--line-hold-ms", arg, 0, &o->line_hold_ms);
     case kPeekReads:
@@ -153,7 +165,7 @@ absl::Status ApplyOption(int opt, const char* arg, ServerOptions* o) {
 
 absl::StatusOr<ServerOptions> ParseServerOptions(int argc, char** argv) {
   ServerOptions options;
-  optind = 1;
+  optind = 0;  // 0, not 1: glibc then also resets its permutation state.
   opterr = 0;
   int opt;
   while ((opt = getopt_long(argc, argv, ":s:l:nr:h", kLongOptions, nullptr)) !=
@@ -220,8 +232,8 @@ options:
                         line. Default: 100
   --coalesce-us US      After a turn that appended less than 16 KiB, a writer
                         pauses this long so that data gathers and appends
-                        batch up (fewer system calls per record). 0: never.
-                        Default: 200
+                        batch up (fewer system calls per record). 0: never;
+                        at most 999999. Default: 200
   --peek-reads, --no-peek-reads
                         Take data out of a client's socket only once it is
                         in the file, so a writer crash loses nothing.

@@ -3,6 +3,7 @@
 #include <string>
 #include <vector>
 
+#include "absl/strings/str_cat.h"
 #include "gtest/gtest.h"
 
 namespace offlog {
@@ -76,6 +77,23 @@ TEST(ServerOptionsTest, BadInputIsAClearError) {
   EXPECT_FALSE(Parse({"-s"}).ok());
   EXPECT_FALSE(Parse({"extra"}).ok());
   EXPECT_TRUE(Parse({"-h"})->help);
+}
+
+// nanosleep() refuses tv_nsec >= 1e9 (EINVAL), so a pause of a second or
+// more would silently never happen: such values are refused here.
+TEST(ServerOptionsTest, CoalesceUsMustBeBelowOneSecond) {
+  absl::StatusOr<ServerOptions> o = Parse({"--coalesce-us", "999999"});
+  ASSERT_TRUE(o.ok()) << o.status();
+  EXPECT_EQ(o->coalesce_us, 999999);
+  EXPECT_TRUE(Parse({"--coalesce-us", "0"}).ok());
+  for (const char* bad : {"1000000", "5000000", "-1"}) {
+    absl::StatusOr<ServerOptions> r = Parse({"--coalesce-us", bad});
+    EXPECT_FALSE(r.ok()) << bad;
+    EXPECT_EQ(r.status().message(),
+              absl::StrCat("argument --coalesce-us: expected an integer from "
+                           "0 to 999999, got '",
+                           bad, "'"));
+  }
 }
 
 }  // namespace

@@ -7,6 +7,7 @@
 #include "absl/strings/str_cat.h"
 #include "absl/time/clock.h"
 #include "offlog/common/timefmt.h"
+#include "offlog/common/utf8.h"
 
 namespace offlog {
 namespace {
@@ -41,18 +42,45 @@ void WriteAll(int fd, absl::string_view data) {
   }
 }
 
-// Length of the valid UTF-8 sequence at the start of `s`, or 0.
-size_t Utf8SequenceLength(absl::string_view s) {
-  unsigned char b0 = static_cast<unsigned char>(s[0]);
-  size_t len = b0 >= 0xF0 && b0 <= 0xF4   ? 4
-               : b0 >= 0xE0 && b0 <= 0xEF ? 3
-               : b0 >= 0xC2 && b0 <= 0xDF ? 2
-                                          : 0;
-  if (len == 0 || len > s.size()) return 0;
-  for (size_t i = 1; i < len; ++i) {
-    if ((static_cast<unsigned char>(s[i]) & 0xC0) != 0x80) return 0;
+// Code points that can change what a terminal or an editor shows around
+// them: C1 controls (NEL, 8-bit CSI, ...), the bidirectional formatting
+// characters (ALM, LRM, RLM, LRE..RLO, LRI..PDI and the deprecated
+// U+206A..U+206F), the line and paragraph separators and the BOM. The C0
+// controls and DEL are ASCII and handled bytewise.
+bool IsDisplayControl(uint32_t c) {
+  return (c >= 0x80 && c <= 0x9F) || c == 0x061C || c == 0x200E ||
+         c == 0x200F || (c >= 0x2028 && c <= 0x202E) ||
+         (c >= 0x2066 && c <= 0x206F) || c == 0xFEFF;
+}
+
+// Appends `\<kind>` and `value` as `digits` lower-case hex digits.
+void AppendHexEscape(char kind, uint32_t value, int digits, std::string* out) {
+  static constexpr char kHex[] = "0123456789abcdef";
+  out->push_back('\\');
+  out->push_back(kind);
+  for (int shift = 4 * (digits - 1); shift >= 0; shift -= 4) {
+    out->push_back(kHex[(value >> shift) & 0xF]);
   }
-  return len;
+}
+
+// The scheme EscapeForLog documents; `keep_backslash` for SanitizeEscaped.
+std::string Escape(absl::string_view text, bool keep_backslash) {
+  std::string out;
+  out.reserve(text.size());
+  for (size_t i = 0; i < text.size();) {
+    Utf8Char c = DecodeUtf8(text, i);
+    uint32_t cp = c.code_point;
+    if (!c.valid || cp < 0x20 || cp == 0x7F ||
+        (cp == '\\' && !keep_backslash)) {
+      AppendHexEscape('x', cp, 2, &out);
+    } else if (IsDisplayControl(cp)) {
+      AppendHexEscape('u', cp, 4, &out);
+    } else {
+      out.append(text.data() + i, c.length);
+    }
+    i += c.length;
+  }
+  return out;
 }
 
 }  // namespace
@@ -91,20 +119,11 @@ void WriteRecord(Level level, absl::string_view message) {
 }
 
 std::string EscapeForLog(absl::string_view path) {
-  std::string out;
-  out.reserve(path.size());
-  while (!path.empty()) {
-    unsigned char c = static_cast<unsigned char>(path[0]);
-    size_t len = c < 0x80 ? 1 : Utf8SequenceLength(path);
-    if (c < 0x20 || c == 0x7F || c == '\\' || len == 0) {
-      absl::StrAppendFormat(&out, "\\x%02x", c);
-      len = 1;
-    } else {
-      out.append(path.data(), len);
-    }
-    path.remove_prefix(len);
-  }
-  return out;
+  return Escape(path, /*keep_backslash=*/false);
+}
+
+std::string SanitizeEscaped(absl::string_view text) {
+  return Escape(text, /*keep_backslash=*/true);
 }
 
 }  // namespace offlog

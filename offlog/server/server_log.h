@@ -60,10 +60,27 @@ void LogError(const absl::FormatSpec<Args...>& fmt, const Args&... args) {
   LogRecord(Level::kError, absl::StrFormat(fmt, args...));
 }
 
-// A client-supplied path made safe for a log line: control characters,
-// DEL, backslash and bytes that are not UTF-8 become \xNN escapes, so that
-// no path can forge or break a record.
+// A client-supplied path made safe for a log line, a status table, JSON or
+// a metrics label: the result is valid UTF-8 and holds no control
+// character, so no path can forge or break a record or rewrite what a
+// terminal shows. The scheme, decoded strictly (offlog/common/utf8.h):
+//   \xNN    one byte: a byte that is not part of well-formed UTF-8 (an
+//           overlong form, a surrogate, above U+10FFFF, truncated), a C0
+//           control (0x00..0x1F), DEL (0x7F), or the backslash (\x5c);
+//   \uNNNN  one code point (lower-case hex) that controls display: a C1
+//           control (U+0080..U+009F), a bidirectional formatting character
+//           (U+061C, U+200E, U+200F, U+202A..U+202E, U+2066..U+206F), the
+//           line or paragraph separator (U+2028, U+2029), or U+FEFF;
+//   everything else is copied unchanged.
+// The mapping is reversible: \xNN stands for byte NN, \uNNNN for the UTF-8
+// encoding of U+NNNN, and a backslash never stands for itself.
 std::string EscapeForLog(absl::string_view path);
+
+// As EscapeForLog, except that a backslash is copied unchanged: for text
+// that should already be EscapeForLog's output but comes from another
+// process (a path in a status answer). EscapeForLog's output passes through
+// unchanged; anything else comes out as safe as EscapeForLog would make it.
+std::string SanitizeEscaped(absl::string_view text);
 
 }  // namespace offlog
 

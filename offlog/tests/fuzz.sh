@@ -25,10 +25,14 @@ build() {  # name sources...
 build handshake_fuzzer offlog/tests/fuzz/handshake_fuzzer.cc \
   offlog/common/protocol.cc
 build pyerror_fuzzer offlog/tests/fuzz/pyerror_fuzzer.cc \
-  offlog/common/pyerror.cc
+  offlog/common/pyerror.cc offlog/common/utf8.cc
+build escape_fuzzer offlog/tests/fuzz/escape_fuzzer.cc \
+  offlog/server/server_log.cc offlog/server/ctl_format.cc \
+  offlog/server/control_protocol.cc offlog/common/utf8.cc \
+  offlog/common/timefmt.cc
 
 status=0
-for t in handshake_fuzzer pyerror_fuzzer; do
+for t in handshake_fuzzer pyerror_fuzzer escape_fuzzer; do
   mkdir -p "$OUT/$t/corpus"
   echo "== $t: ${SECONDS_PER_TARGET}s"
   (cd "$OUT/$t" && "$OUT/bin/$t" -max_total_time="$SECONDS_PER_TARGET" \

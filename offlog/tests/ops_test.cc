@@ -26,6 +26,7 @@
 #include "absl/time/clock.h"
 #include "gtest/gtest.h"
 #include "offlog/tests/offlogd_test.h"
+#include "offlog/tests/safe_text.h"
 #include "offlog/tests/server_harness.h"
 
 namespace offlog {
@@ -227,6 +228,36 @@ TEST_F(OpsTest, MetricsAreParseableAndCountWhatWasWritten) {
   EXPECT_TRUE(absl::StrContains(m.out, "\nofflog_clients 1\n")) << m.out;
   EXPECT_TRUE(absl::StrContains(m.out, "\nofflog_clients_accepted_total 1\n"))
       << m.out;
+}
+
+// Issue 11's path bytes: an overlong newline, NEL, the 8-bit CSI, U+202E, a
+// surrogate and a code point above U+10FFFF. The file is served (a path is
+// bytes), and the server log, the status table, its JSON and the metrics
+// show each escaped: valid UTF-8 without a raw control character.
+TEST_F(OpsTest, HostilePathBytesAreEscapedInTheLogAndInStatus) {
+  StartServer({});
+  std::string path = server_->File(
+      "e\xe0\x80\x8a"
+      "n\xc2\x85"
+      "c\xc2\x9b"
+      "r\xe2\x80\xae"
+      "s\xed\xa0\x80"
+      "h\xf4\x90\x80\x80.log");
+  UniqueFd c = Client(path, "x\n");
+  ASSERT_TRUE(Eventually([&] { return ReadFileOrEmpty(path) == "x\n"; }));
+  const std::string escaped =
+      "e\\xe0\\x80\\x8an\\u0085c\\u009br\\u202es\\xed\\xa0\\x80h"
+      "\\xf4\\x90\\x80\\x80.log";
+  ASSERT_TRUE(server_->WaitForLog(escaped, kDeadline).ok()) << server_->Log();
+  EXPECT_EQ(FirstUnsafe(server_->Log(), "\n"), "") << server_->Log();
+  for (std::vector<std::string> args : {std::vector<std::string>{"status"},
+                                        {"status", "--json"},
+                                        {"metrics"}}) {
+    CommandResult r = Ctl(args);
+    ASSERT_TRUE(r.ok()) << r.out;
+    EXPECT_EQ(FirstUnsafe(r.out, "\n"), "") << r.out;
+    EXPECT_TRUE(absl::StrContains(r.out, "u202es")) << r.out;
+  }
 }
 
 TEST_F(OpsTest, ReopenMakesWritersReopenTheirPath) {

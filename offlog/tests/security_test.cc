@@ -298,6 +298,108 @@ TEST_F(SecurityTest, AllowGidAdmitsMembersOfTheGroup) {
                          root_path, "'"));
 }
 
+std::string PermissionDenied(const std::string& path) {
+  return absl::StrCat("PermissionError: [Errno 13] Permission denied: '", path,
+                      "'");
+}
+
+// A forged record, as a client would append it to offlogd's own log.
+constexpr absl::string_view kForged =
+    "[2026-01-01 00:00:00.000 offlog CRITICAL] forged\n";
+
+// No client may open offlogd's own log file, socket or control socket, by
+// whatever name: the writer compares device and inode after opening. Runs
+// as whoever runs the test (the server then opens with its own rights, as
+// a non-root offlogd or --open-as-server-user does).
+class OwnFilesTest : public SecurityTest {
+ protected:
+  void StartWithLog(std::vector<std::string> extra = {}) {
+    logfile_ = logs_.File("offlogd.log");
+    extra.insert(extra.end(), {"--logfile", logfile_});
+    Start(std::move(extra));
+  }
+  // Asks for `path` and expects PermissionError; the log must not change
+  // but for the server's own records.
+  void ExpectRefused(const std::string& path) {
+    EXPECT_EQ(Exchange(server_->socket_path(), path, std::string(kForged)),
+              PermissionDenied(path));
+    EXPECT_FALSE(absl::StrContains(ReadFileOrEmpty(logfile_), "forged"))
+        << ReadFileOrEmpty(logfile_);
+  }
+  TempDir logs_;  // Holds the log file, apart from the server's directory.
+  std::string logfile_;
+};
+
+TEST_F(OwnFilesTest, ClientsCannotAppendToTheServerLog) {
+  StartWithLog();
+  ExpectRefused(logfile_);
+  // Another spelling, and another name for the same inode.
+  ExpectRefused(logs_.path() + "/./offlogd.log");
+  std::string hardlink = logs_.File("hardlink.log");
+  ASSERT_EQ(link(logfile_.c_str(), hardlink.c_str()), 0);
+  ExpectRefused(hardlink);
+  ASSERT_TRUE(server_->WaitForLog("is offlogd's own", kDeadline).ok())
+      << server_->Log();
+  // Other files in the same directory are served.
+  EXPECT_EQ(Exchange(server_->socket_path(), logs_.File("app.log"), "a\n"),
+            "OK+BYE");
+}
+
+TEST_F(OwnFilesTest, ClientsCannotOpenTheServerSockets) {
+  StartWithLog();
+  ExpectRefused(server_->socket_path());
+  ExpectRefused(server_->socket_path() + ".ctl");
+}
+
+TEST_F(OwnFilesTest, ConfinedOpensAreCheckedToo) {
+  StartWithLog({"--allow-dir", logs_.path()});
+  ExpectRefused(logfile_);
+  EXPECT_EQ(Exchange(server_->socket_path(), logs_.File("app.log"), "a\n"),
+            "OK+BYE");
+}
+
+TEST_F(OwnFilesTest, NobodyCannotAppendToTheLogOfAServerOpeningAsItself) {
+  RequireRoot();
+  StartWithLog({"--socket-mode", "0666", "--open-as-server-user"});
+  // 65534 must reach the log's directory for the open to be attempted.
+  chmod(logs_.path().c_str(), 0711);
+  EXPECT_EQ(AsNobody(logfile_, std::string(kForged)),
+            PermissionDenied(logfile_));
+  EXPECT_FALSE(absl::StrContains(ReadFileOrEmpty(logfile_), "forged"));
+}
+
+// Start-up warnings: a socket other users can reach while files open with
+// the server's own rights and no --allow-dir (item 2), and a socket in a
+// world-writable directory, where another user could take its name first
+// (item 8).
+TEST_F(SecurityTest, WarnsWhenOthersCanReachAnUnconfinedServer) {
+  constexpr absl::string_view kWarning = "other users can reach the socket";
+  Start({"--socket-mode", "0666", "--open-as-server-user"});
+  EXPECT_TRUE(server_->WaitForLog(kWarning, kDeadline).ok()) << server_->Log();
+  TempDir allowed;
+  for (std::vector<std::string> quiet :
+       {std::vector<std::string>{"--socket-mode", "0666",
+                                 "--open-as-server-user", "--allow-dir",
+                                 allowed.path()},
+        {}}) {
+    Start(quiet);
+    // Start-up warnings come before "Listening".
+    ASSERT_TRUE(server_->WaitForLog("Listening", kDeadline).ok());
+    EXPECT_FALSE(absl::StrContains(server_->Log(), kWarning)) << server_->Log();
+  }
+}
+
+TEST_F(SecurityTest, WarnsWhenTheSocketDirectoryIsWorldWritable) {
+  constexpr absl::string_view kWarning = "is world-writable";
+  TempDir shared;
+  ASSERT_EQ(chmod(shared.path().c_str(), 01777), 0);
+  Start({"-s", shared.File("s.sock")});
+  EXPECT_TRUE(server_->WaitForLog(kWarning, kDeadline).ok()) << server_->Log();
+  Start({});  // The harness's own 0700 directory.
+  ASSERT_TRUE(server_->WaitForLog("Listening", kDeadline).ok());
+  EXPECT_FALSE(absl::StrContains(server_->Log(), kWarning)) << server_->Log();
+}
+
 // Confinement needs no root: it runs in the sandbox too.
 class AllowDirTest : public SecurityTest {
  protected:

@@ -28,6 +28,14 @@ verify() {
     "$1/offlog.socket" "$1/offlog.service" 2>&1
 }
 
+# offlogd runs as user offlog: the unit must confine clients (issue 11).
+grep -q '^Environment="OFFLOG_ALLOW_DIRS=--allow-dir /var/log/offlog"$' \
+  "${runfiles}/deploy/offlog.service" &&
+  grep -q '^ExecStart=.* \$OFFLOG_ALLOW_DIRS$' \
+    "${runfiles}/deploy/offlog.service" ||
+  { echo "FAIL: offlog.service names no --allow-dir"; exit 1; }
+echo "PASS: offlog.service confines clients to --allow-dir /var/log/offlog"
+
 install_units "${work}/good"
 if ! out="$(verify "${work}/good")" || [[ -n "${out}" ]]; then
   echo "FAIL: systemd-analyze verify complained:"

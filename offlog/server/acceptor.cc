@@ -933,9 +933,12 @@ void Acceptor::RepassOrphans(const WriterProc& dead, bool give_up) {
     if (h.writer == dead.id) orphans.push_back(id);
   }
   std::sort(orphans.begin(), orphans.end());
+  const WriterStats* stats = dead.stats.get();
   for (uint64_t id : orphans) {
     Handed& h = handed_[id];
     if (!h.taken) --in_flight_;
+    // Told OK, though the report died with the writer.
+    if (stats != nullptr && stats->WasToldOk(id)) h.told_ok = true;
     h.writer = 0;
     h.taken = false;
   }

@@ -343,6 +343,7 @@ void Writer::Confirm(Client& c) {
       // which stays readable after SHUT_RD; its EOF then ends it.
       shutdown(c.fd.get(), SHUT_RD);
     }
+    stats_->RecordToldOk(id);
     c.told_ok = true;
   }
   Report(MsgType::kTaken, id, kTakenOk);

@@ -21,6 +21,26 @@ struct WriterStats {
   // CLOCK_MONOTONIC ms when the current open() or write() began; 0 when the
   // writer is not inside one. A value far in the past means a stall.
   std::atomic<int64_t> busy_since_ms{0};
+  // The last kToldOkSlots clients told OK, by client id (0: none), written
+  // right after each send() of OK. At most that many clients can have been
+  // told OK without the acceptor having read the writer's report (kTaken)
+  // yet, since a writer has at most as many assignments unanswered; so
+  // when a writer dies, the acceptor learns here whom it told, and the
+  // window in which a client can hear OK twice is a few instructions.
+  static constexpr int kToldOkSlots = 64;
+  std::atomic<uint64_t> told_ok[kToldOkSlots] = {};
+  std::atomic<uint32_t> told_ok_next{0};
+
+  void RecordToldOk(uint64_t client_id) {
+    uint32_t i = told_ok_next.fetch_add(1, std::memory_order_relaxed);
+    told_ok[i % kToldOkSlots].store(client_id, std::memory_order_release);
+  }
+  bool WasToldOk(uint64_t client_id) const {
+    for (const auto& slot : told_ok) {
+      if (slot.load(std::memory_order_acquire) == client_id) return true;
+    }
+    return false;
+  }
 };
 
 // A WriterStats in a memfd mapped MAP_SHARED: the acceptor creates it and

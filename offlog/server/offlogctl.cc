@@ -4,6 +4,7 @@
 #include <errno.h>
 #include <getopt.h>
 #include <sys/socket.h>
+#include <sys/stat.h>
 #include <sys/time.h>
 #include <sys/un.h>
 
@@ -41,12 +42,21 @@ options:
   -h, --help            show this help message and exit
   -s, --socket-file SOCKET_FILE
                         offlogd's socket; the control socket is
-                        SOCKET_FILE.ctl. Default: /tmp/offlog.sock
+                        SOCKET_FILE.ctl.
   --control-socket PATH The control socket, when not SOCKET_FILE.ctl.
+
+With neither option: the packaged unit's control socket,
+/run/offlog/offlog.sock.ctl, if it exists; otherwise /tmp/offlog.sock.ctl
+(offlogd's own default).
 )";
 
+// The control socket deploy/offlog.service gives offlogd.
+constexpr char kUnitControlSocket[] = "/run/offlog/offlog.sock.ctl";
+// offlogd's default socket (without a unit).
+constexpr char kDefaultSocketFile[] = "/tmp/offlog.sock";
+
 struct CtlOptions {
-  std::string socket_file = "/tmp/offlog.sock";
+  std::string socket_file;
   std::string control_socket;
   std::string command;
   bool json = false;
@@ -89,6 +99,15 @@ int ParseArgs(int argc, char** argv, CtlOptions* o) {
     return 2;
   }
   o->command = argv[optind];
+  if (o->control_socket.empty() && o->socket_file.empty()) {
+    // No flags: the packaged server's control socket when there is one.
+    struct stat st;
+    if (lstat(kUnitControlSocket, &st) == 0 && S_ISSOCK(st.st_mode)) {
+      o->control_socket = kUnitControlSocket;
+    } else {
+      o->socket_file = kDefaultSocketFile;
+    }
+  }
   if (o->control_socket.empty()) {
     o->control_socket = absl::StrCat(o->socket_file, ".ctl");
   }

@@ -1,0 +1,30 @@
+#!/usr/bin/env bash
+# Builds the offlog Debian package from Bazel's outputs:
+#
+#   deploy/package.sh [VERSION] [OUTDIR]
+#
+# VERSION defaults to deploy/VERSION, OUTDIR to the current directory; the
+# package is OUTDIR/offlog_VERSION_ARCH.deb. Extra Bazel options (e.g.
+# --config=...) go in OFFLOG_BAZEL_FLAGS; the default is -c opt.
+# Install it with `apt-get install ./offlog_VERSION_ARCH.deb`.
+set -euo pipefail
+
+repo=$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)
+version=${1:-$(cat "$repo/deploy/VERSION")}
+outdir=$(mkdir -p "${2:-.}" && cd "${2:-.}" && pwd)
+read -r -a flags <<<"${OFFLOG_BAZEL_FLAGS:--c opt}"
+targets=(//offlog/server:offlogd //offlog/server:offlogctl
+  //offlog/client:offlog_tee)
+
+cd "$repo"
+bazel build "${flags[@]}" "${targets[@]}"
+files=()
+for target in "${targets[@]}"; do
+  file=$(bazel cquery "${flags[@]}" --output=files "$target" 2>/dev/null)
+  [[ -x "$file" ]] || { echo "package.sh: no binary for $target" >&2; exit 1; }
+  files+=("$repo/$file")
+done
+out="$outdir/offlog_${version}_$(dpkg --print-architecture).deb"
+"$repo/deploy/make_deb.sh" "$version" "$out" "${files[@]}" \
+  "$repo/deploy" "$repo/docs"
+echo "$out"

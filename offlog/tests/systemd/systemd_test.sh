@@ -1,0 +1,359 @@
+#!/usr/bin/env bash
+# The offlog package under a real systemd: boots this machine's own systemd
+# in a container and installs, uses, upgrades and removes the .deb there.
+#
+#   systemd_test.sh OFFLOG_DEB UPGRADE_DEB CLIENT_PY [--skip=REASON]
+#
+# The container's root is an overlay: the host's / read-only below, a fresh
+# directory under /var/tmp above, mounted in a private mount namespace
+# (unshare -m) and booted with systemd-nspawn. apt and dpkg work inside and
+# nothing reaches the host. (Never boot systemd over the host's own root:
+# its boot-time tmpfiles pass would empty the host's /tmp.) The test drives
+# it with nsenter and powers it off at the end, pass or fail.
+#
+# Needs root, systemd-nspawn (Debian's systemd-container), nsenter and
+# unshare; skips, saying why, without them. Skipped under the sanitizer
+# configurations (BUILD passes --skip): LeakSanitizer needs ptrace, which the
+# unit's SystemCallFilter forbids.
+#
+# OFFLOG_SYSTEMD_TEST_BREAK=1 installs a drop-in that narrows the unit's
+# SystemCallFilter (no @network-io): the test must then fail.
+set -euo pipefail
+
+deb=$(readlink -f "$1")
+upgrade_deb=$(readlink -f "$2")
+client_py=$(readlink -f "$3")
+for arg in "${@:4}"; do
+  case "$arg" in
+  --skip=*) echo "SKIP: ${arg#--skip=}"; exit 0 ;;
+  esac
+done
+
+skip() { echo "SKIP: $*"; exit 0; }
+[[ $(id -u) -eq 0 ]] || skip "needs root (boots systemd in a container)"
+for tool in systemd-nspawn nsenter unshare; do
+  command -v "$tool" >/dev/null ||
+    skip "$tool is missing (bash deploy/setup.sh installs systemd-container)"
+done
+
+step() { echo "=== $(date +%T) $*"; }
+fail() { echo "FAIL: $*" >&2; exit 1; }
+
+# wait_for SECONDS DESCRIPTION COMMAND...: polls COMMAND until it succeeds.
+wait_for() {
+  local seconds=$1 what=$2
+  shift 2
+  local deadline=$((SECONDS + seconds))
+  until "$@" >/dev/null 2>&1; do
+    ((SECONDS < deadline)) || fail "timed out after ${seconds}s: $what"
+    sleep 0.1
+  done
+}
+
+work=$(mktemp -d /var/tmp/offlog-systemd-test.XXXXXX)
+machine="offlog-test-$$"
+upper=$work/upper
+mkdir -p "$upper" "$work/overlay-work" "$work/root"
+logs=${TEST_UNDECLARED_OUTPUTS_DIR:-$work}
+console=$logs/container-console.log
+
+# What the container needs, put straight into the overlay's upper layer.
+mkdir -p "$upper/opt/offlog-test"
+cp "$deb" "$upper/opt/offlog-test/offlog_1.deb"
+cp "$upgrade_deb" "$upper/opt/offlog-test/offlog_2.deb"
+cp "$client_py" "$upper/opt/offlog-test/client.py"
+t=/opt/offlog-test # its path inside
+
+nspawn_pid=""
+ct=""
+cleanup() {
+  local rc=$?
+  set +e
+  if [[ -n "$ct" ]] && kill -0 "$ct" 2>/dev/null; then
+    if ((rc != 0)); then
+      echo "--- the container's journal (offlog units) ---"
+      timeout 20 nsenter -t "$ct" -a -- journalctl --no-pager -n 200 \
+        -u offlog.service -u offlog.socket -u offlog-metrics.service
+    fi
+    timeout 10 nsenter -t "$ct" -a -- systemctl poweroff --no-block \
+      >/dev/null 2>&1
+  fi
+  if [[ -n "$nspawn_pid" ]]; then
+    local deadline=$((SECONDS + 30))
+    while kill -0 "$nspawn_pid" 2>/dev/null && ((SECONDS < deadline)); do
+      sleep 0.1
+    done
+    if kill -0 "$nspawn_pid" 2>/dev/null; then
+      echo "the container did not power off within 30 s; killing it" >&2
+      # SIGKILL to the container's init ends its whole pid namespace.
+      [[ -n "$ct" ]] && kill -KILL "$ct" 2>/dev/null
+      kill -KILL "$nspawn_pid" 2>/dev/null
+    fi
+    wait "$nspawn_pid" 2>/dev/null
+  fi
+  # The overlay was mounted only in the private namespace, which is gone
+  # with nspawn; nothing else holds the upper layer.
+  rm -rf "$work"
+  exit "$rc"
+}
+trap cleanup EXIT
+trap 'exit 1' INT TERM
+
+step "booting systemd in a container (overlay over /, upper layer $upper)"
+# The mount namespace is private, so the overlay and everything systemd
+# mounts inside stay out of the host's.
+unshare -m -- bash -c '
+  set -e
+  mount --make-rprivate /
+  mount -t overlay overlay \
+    -o "lowerdir=/,upperdir=$1/upper,workdir=$1/overlay-work" "$1/root"
+  exec systemd-nspawn -D "$1/root" --boot --machine="$2" --register=no \
+    --keep-unit --link-journal=no --console=pipe --quiet --private-network \
+    -- systemd.firstboot=off
+' boot "$work" "$machine" </dev/null >"$console" 2>&1 &
+nspawn_pid=$!
+
+find_init() {
+  local pid
+  pid=$(pgrep -P "$nspawn_pid" -x systemd | head -n1) || return 1
+  [[ -n "$pid" ]] && ct=$pid
+}
+wait_for 60 "the container's systemd to start (see $console)" find_init
+echo "container init: pid $ct"
+
+# in_ct [-t SECONDS] COMMAND...: runs COMMAND inside, with a clean
+# environment and a time limit.
+in_ct() {
+  local limit=60
+  if [[ "$1" == -t ]]; then limit=$2; shift 2; fi
+  timeout --kill-after=5 "$limit" nsenter -t "$ct" -a -- \
+    env -i PATH=/usr/sbin:/usr/bin:/sbin:/bin LANG=C.UTF-8 \
+    DEBIAN_FRONTEND=noninteractive "$@"
+}
+prop() { in_ct systemctl show -p "$2" --value "$1"; }
+
+booted() {
+  state=$(in_ct -t 10 systemctl is-system-running 2>/dev/null) || true
+  [[ "$state" == running || "$state" == degraded ]]
+}
+wait_for 90 "the container to boot (systemctl is-system-running: running)" booted
+if [[ "$state" == degraded ]]; then in_ct systemctl --failed --no-pager || true; fi
+echo "container systemd: $state"
+
+sock=/run/offlog/offlog.sock
+logdir=/var/log/offlog
+client() { in_ct python3 "$t/client.py" "$@"; }
+has_line() { in_ct grep -qxF "$2" "$1"; }
+
+# This machine's image forbids starting services from maintainer scripts
+# (a policy-rc.d for image builds); a real host has none.
+in_ct rm -f /usr/sbin/policy-rc.d
+
+# --no-install-recommends: logrotate is only recommended, and nothing may be
+# downloaded (the container has no network: --private-network).
+apt_install() {
+  in_ct -t 120 sh -c "cd $t && apt-get install -y -q --no-install-recommends $1"
+}
+
+step "apt-get install ./offlog_1.deb"
+apt_install ./offlog_1.deb ||
+  fail "apt-get install failed"
+[[ $(in_ct dpkg-query -W -f='${Status}' offlog) == "install ok installed" ]] ||
+  fail "offlog is not installed"
+in_ct getent passwd offlog >/dev/null || fail "no offlog user (sysusers.d)"
+[[ $(in_ct systemctl is-enabled offlog.socket) == enabled ]] ||
+  fail "offlog.socket is not enabled"
+[[ $(in_ct systemctl is-active offlog.socket) == active ]] ||
+  fail "offlog.socket is not listening"
+[[ $(in_ct systemctl is-active offlog-metrics.timer) == active ]] || fail "offlog-metrics.timer is not active"
+[[ $(prop offlog.service ActiveState) == inactive ]] ||
+  fail "offlog.service runs before any client connected"
+
+if [[ "${OFFLOG_SYSTEMD_TEST_BREAK:-0}" == 1 ]]; then
+  step "BREAKING the unit on purpose: SystemCallFilter without @network-io"
+  in_ct mkdir -p /etc/systemd/system/offlog.service.d
+  in_ct sh -c 'printf "[Service]\nSystemCallFilter=~@network-io\n" \
+    >/etc/systemd/system/offlog.service.d/break.conf'
+  in_ct systemctl daemon-reload
+fi
+
+step "socket activation: the first client starts offlogd"
+client append "$sock" "$logdir/a.log" "first line" ||
+  fail "the first client was not served"
+[[ $(prop offlog.service ActiveState) == active ]] ||
+  fail "offlog.service is not active after the first client"
+[[ $(prop offlog.service Type) == notify ]] || fail "not Type=notify"
+has_line "$logdir/a.log" "first line" || fail "first line not written"
+[[ $(in_ct stat -c %U:%G:%a "$logdir/a.log") == offlog:offlog:640 ]] ||
+  fail "a.log is $(in_ct stat -c %U:%G:%a "$logdir/a.log"), not offlog:offlog:640"
+main_pid=$(prop offlog.service MainPID)
+echo "offlogd: pid $main_pid"
+
+step "offlogctl finds the unit's control socket without flags"
+status=$(in_ct offlogctl status) || fail "offlogctl status failed"
+[[ "$status" == *"acceptor: pid $main_pid,"* ]] ||
+  fail "offlogctl status is not offlogd's: $status"
+
+step "systemctl reload: writers reopen their files"
+in_ct rm -f /run/go-reload
+client hold "$sock" "$logdir/r.log" /run/go-reload "before reload" \
+  "after reload" &
+hold_pid=$!
+wait_for 30 "the held client's first line" has_line "$logdir/r.log" "before reload"
+in_ct mv "$logdir/r.log" "$logdir/r.log.1"
+in_ct systemctl reload offlog.service || fail "systemctl reload failed"
+wait_for 30 "r.log to be reopened (created again)" in_ct test -e "$logdir/r.log"
+in_ct touch /run/go-reload
+wait "$hold_pid" || fail "the held client failed"
+has_line "$logdir/r.log" "after reload" ||
+  fail "the line after the reload is not in the new r.log"
+has_line "$logdir/r.log.1" "before reload" ||
+  fail "the line before the reload is not in the renamed file"
+[[ $(prop offlog.service MainPID) == "$main_pid" ]] ||
+  fail "reload restarted offlogd"
+
+step "systemctl stop: Result=success, the socket stays"
+in_ct systemctl stop offlog.service || fail "systemctl stop failed"
+[[ $(prop offlog.service Result) == success ]] ||
+  fail "stop ended with Result=$(prop offlog.service Result)"
+[[ $(in_ct systemctl is-active offlog.socket) == active ]] ||
+  fail "offlog.socket went away with the service"
+client append "$sock" "$logdir/a.log" "after stop" ||
+  fail "no client served after the stop"
+has_line "$logdir/a.log" "after stop" || fail "line after the stop missing"
+
+# stream_start TAG: three clients appending to s-TAG-I.log until
+# /run/stop-TAG exists. stream_confirmed TAG I: lines confirmed so far.
+stream_pids=()
+stream_start() {
+  local tag=$1 i
+  in_ct rm -f "/run/stop-$tag"
+  stream_pids=()
+  for i in 1 2 3; do
+    in_ct -t 240 python3 "$t/client.py" stream "$sock" \
+      "$logdir/s-$tag-$i.log" "$tag$i" "/run/stop-$tag" \
+      "/run/state-$tag-$i.json" &
+    stream_pids+=($!)
+  done
+}
+none_running() {
+  local pid
+  for pid in "$@"; do ! kill -0 "$pid" 2>/dev/null || return 1; done
+}
+stream_confirmed() {
+  in_ct python3 -c 'import json,sys; print(len(json.load(open(sys.argv[1]))["confirmed"]))' \
+    "/run/state-$1-$2.json" 2>/dev/null || echo 0
+}
+confirmed_past() {  # confirmed_past TAG I COUNT
+  (($(stream_confirmed "$1" "$2") > $3))
+}
+stream_wait_progress() {  # Every client confirms more than it had.
+  local tag=$1 what=$2 i before
+  for i in 1 2 3; do
+    before=$(stream_confirmed "$tag" "$i")
+    wait_for 60 "client $tag$i to confirm lines $what" \
+      confirmed_past "$tag" "$i" "$before"
+  done
+}
+# Every confirmed line is in its file and no connect was refused.
+stream_stop_and_check() {
+  local tag=$1
+  in_ct touch "/run/stop-$tag"
+  wait_for 60 "the $tag clients to stop" none_running "${stream_pids[@]}"
+  in_ct python3 - "$tag" "$logdir" <<'EOF' || fail "$tag: lines lost or connects refused"
+import json, sys
+tag, logdir = sys.argv[1], sys.argv[2]
+ok = True
+for i in (1, 2, 3):
+    state = json.load(open("/run/state-%s-%d.json" % (tag, i)))
+    with open("%s/s-%s-%d.log" % (logdir, tag, i)) as f:
+        lines = set(f.read().splitlines())
+    lost = [n for n in state["confirmed"] if "%s%d %d" % (tag, i, n) not in lines]
+    print("%s%d: %d lines confirmed, %d batches failed, %d refused, %d lost; last errors %s"
+          % (tag, i, len(state["confirmed"]), state["failed"], state["refused"],
+             len(lost), state["errors"]))
+    if lost or state["refused"] or not state["confirmed"]:
+        ok = False
+sys.exit(0 if ok else 1)
+EOF
+}
+
+step "SIGKILL of offlogd: Restart= brings it back, clients carry on"
+stream_start kill
+stream_wait_progress kill "before the kill"
+main_pid=$(prop offlog.service MainPID)
+restarts=$(prop offlog.service NRestarts)
+in_ct systemctl kill --kill-who=main --signal=KILL offlog.service
+restarted() {
+  local pid
+  pid=$(prop offlog.service MainPID)
+  [[ "$pid" != 0 && "$pid" != "$main_pid" &&
+    $(prop offlog.service ActiveState) == active ]]
+}
+wait_for 60 "offlogd to be restarted after SIGKILL" restarted
+(($(prop offlog.service NRestarts) > restarts)) || fail "NRestarts did not grow"
+stream_wait_progress kill "after the restart"
+stream_stop_and_check kill
+
+step "metrics timer: offlog.prom in the textfile-collector directory"
+prom=/var/lib/prometheus/node-exporter/offlog.prom
+in_ct systemctl start offlog-metrics.service ||
+  fail "offlog-metrics.service failed"
+[[ $(prop offlog-metrics.service Result) == success ]] ||
+  fail "offlog-metrics.service: Result=$(prop offlog-metrics.service Result)"
+in_ct python3 - "$prom" <<'EOF' || fail "$prom is not good Prometheus text"
+import re, sys
+text = open(sys.argv[1]).read()
+sample = re.compile(r'^[a-zA-Z_:][a-zA-Z0-9_:]*(\{[a-zA-Z_][a-zA-Z0-9_]*="(\\.|[^"\\])*"(,[a-zA-Z_][a-zA-Z0-9_]*="(\\.|[^"\\])*")*\})? (-?[0-9.eE+-]+|NaN|[+-]Inf)$')
+names = set()
+for line in text.splitlines():
+    if not line or line.startswith("#"):
+        continue
+    if not sample.match(line):
+        sys.exit("bad sample line: %r" % line)
+    names.add(re.split(r"[{ ]", line)[0])
+for needed in ("offlog_up", "offlog_uptime_seconds", "offlog_clients"):
+    if needed not in names:
+        sys.exit("no %s in %s" % (needed, sorted(names)))
+if "offlog_up 1" not in text.splitlines():
+    sys.exit("offlog_up is not 1")
+print("%s: %d metric names" % (sys.argv[1], len(names)))
+EOF
+[[ $(in_ct systemctl is-active offlog-metrics.timer) == active ]] ||
+  fail "offlog-metrics.timer is not active"
+
+step "upgrade over the running service under load: no data lost"
+stream_start up
+stream_wait_progress up "before the upgrade"
+main_pid=$(prop offlog.service MainPID)
+apt_install ./offlog_2.deb ||
+  fail "the upgrade failed"
+[[ $(in_ct dpkg-query -W -f='${Version}' offlog) == *+upgrade1 ]] ||
+  fail "the upgraded version is not installed"
+restarted_on_new() {
+  restarted && [[ $(in_ct readlink "/proc/$(prop offlog.service MainPID)/exe") == /usr/sbin/offlogd ]]
+}
+wait_for 60 "offlogd to run the new binary" restarted_on_new
+stream_wait_progress up "after the upgrade"
+stream_stop_and_check up
+[[ $(in_ct systemctl is-enabled offlog.socket) == enabled ]] ||
+  fail "the upgrade changed offlog.socket's enablement"
+
+step "apt-get remove: units stopped and disabled, binaries gone"
+in_ct -t 120 apt-get remove -y -q offlog || fail "apt-get remove failed"
+[[ $(in_ct systemctl is-active offlog.service offlog.socket offlog-metrics.timer |
+  sort -u) == inactive ]] || fail "offlog units still active after removal"
+if in_ct test -e /usr/sbin/offlogd; then fail "offlogd still installed"; fi
+if in_ct sh -c 'ls /etc/systemd/system/*.wants/offlog*' 2>/dev/null; then
+  fail "enablement links left after removal"
+fi
+has_line "$logdir/a.log" "first line" || fail "removal lost the log files"
+in_ct -t 120 apt-get purge -y -q offlog || fail "apt-get purge failed"
+[[ -z $(in_ct dpkg-query -W -f='${Status}' offlog 2>/dev/null) ||
+  $(in_ct dpkg-query -W -f='${Status}' offlog) == "unknown ok not-installed" ]] ||
+  fail "offlog still known to dpkg after purge"
+
+step "journal (for the record)"
+in_ct journalctl --no-pager -u offlog.service -n 20 || true
+
+echo "PASS"

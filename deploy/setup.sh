@@ -8,6 +8,7 @@ packages=(
   libabsl-dev libgflags-dev libgoogle-glog-dev
   libgtest-dev libgmock-dev libbenchmark-dev libsystemd-dev
   systemd          # systemd-socket-activate and systemd-analyze, for tests
+  systemd-container  # systemd-nspawn: //offlog/tests/systemd boots systemd
   clang libclang-rt-14-dev  # libFuzzer and the sanitizer runtimes
   gnuplot-nox      # offlog/bench/run.sh draws its plots with it
   python3

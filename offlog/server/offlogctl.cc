@@ -46,11 +46,12 @@ options:
   --control-socket PATH The control socket, when not SOCKET_FILE.ctl.
 
 With neither option: the packaged unit's control socket,
-/run/offlog/offlog.sock.ctl, if it exists; otherwise /tmp/offlog.sock.ctl
-(offlogd's own default).
+/run/offlog/offlog.sock.ctl, if it or /run/offlog/offlog.sock exists;
+otherwise /tmp/offlog.sock.ctl (offlogd's own default).
 )";
 
-// The control socket deploy/offlog.service gives offlogd.
+// The sockets of deploy/offlog.socket and deploy/offlog.service.
+constexpr char kUnitSocket[] = "/run/offlog/offlog.sock";
 constexpr char kUnitControlSocket[] = "/run/offlog/offlog.sock.ctl";
 // offlogd's default socket (without a unit).
 constexpr char kDefaultSocketFile[] = "/tmp/offlog.sock";
@@ -71,6 +72,11 @@ const struct option kLongOptions[] = {
     {"help", no_argument, nullptr, 'h'},
     {nullptr, 0, nullptr, 0},
 };
+
+bool IsSocket(const char* path) {
+  struct stat st;
+  return lstat(path, &st) == 0 && S_ISSOCK(st.st_mode);
+}
 
 // Returns an exit code to leave with, or -1 to carry on.
 int ParseArgs(int argc, char** argv, CtlOptions* o) {
@@ -100,9 +106,10 @@ int ParseArgs(int argc, char** argv, CtlOptions* o) {
   }
   o->command = argv[optind];
   if (o->control_socket.empty() && o->socket_file.empty()) {
-    // No flags: the packaged server's control socket when there is one.
-    struct stat st;
-    if (lstat(kUnitControlSocket, &st) == 0 && S_ISSOCK(st.st_mode)) {
+    // No flags: the packaged server's control socket when the unit's
+    // sockets are there (the control socket exists only while offlogd runs;
+    // the main one as long as offlog.socket listens).
+    if (IsSocket(kUnitControlSocket) || IsSocket(kUnitSocket)) {
       o->control_socket = kUnitControlSocket;
     } else {
       o->socket_file = kDefaultSocketFile;

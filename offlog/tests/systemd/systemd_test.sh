@@ -168,6 +168,9 @@ in_ct getent passwd offlog >/dev/null || fail "no offlog user (sysusers.d)"
 [[ $(in_ct systemctl is-active offlog-metrics.timer) == active ]] || fail "offlog-metrics.timer is not active"
 [[ $(prop offlog.service ActiveState) == inactive ]] ||
   fail "offlog.service runs before any client connected"
+prom=/var/lib/prometheus/node-exporter/offlog.prom
+wait_for 30 "the metrics timer to write offlog_up 0 (offlogd not started yet)" \
+  in_ct grep -qx "offlog_up 0" "$prom"
 
 if [[ "${OFFLOG_SYSTEMD_TEST_BREAK:-0}" == 1 ]]; then
   step "BREAKING the unit on purpose: SystemCallFilter without @network-io"
@@ -295,8 +298,9 @@ wait_for 60 "offlogd to be restarted after SIGKILL" restarted
 stream_wait_progress kill "after the restart"
 stream_stop_and_check kill
 
-step "metrics timer: offlog.prom in the textfile-collector directory"
-prom=/var/lib/prometheus/node-exporter/offlog.prom
+step "metrics timer: offlog.prom in a configured textfile-collector directory"
+prom=/srv/textfile/offlog.prom
+in_ct sh -c 'echo OFFLOG_TEXTFILE_DIR=/srv/textfile >>/etc/default/offlog-metrics'
 in_ct systemctl start offlog-metrics.service ||
   fail "offlog-metrics.service failed"
 [[ $(prop offlog-metrics.service Result) == success ]] ||

@@ -2,7 +2,8 @@
 # The offlog package under a real systemd: boots this machine's own systemd
 # in a container and installs, uses, upgrades and removes the .deb there.
 #
-#   systemd_test.sh OFFLOG_DEB UPGRADE_DEB CLIENT_PY [--skip=REASON]
+#   systemd_test.sh OFFLOG_DEB UPGRADE_DEB CLIENT_PY
+#   systemd_test.sh --skip=REASON
 #
 # The container's root is an overlay: the host's / read-only below, a fresh
 # directory under /var/tmp above, mounted in a private mount namespace
@@ -20,14 +21,13 @@
 # SystemCallFilter (no @network-io): the test must then fail.
 set -euo pipefail
 
+if [[ "${1:-}" == --skip=* ]]; then
+  echo "SKIP: ${1#--skip=}"
+  exit 0
+fi
 deb=$(readlink -f "$1")
 upgrade_deb=$(readlink -f "$2")
 client_py=$(readlink -f "$3")
-for arg in "${@:4}"; do
-  case "$arg" in
-  --skip=*) echo "SKIP: ${arg#--skip=}"; exit 0 ;;
-  esac
-done
 
 skip() { echo "SKIP: $*"; exit 0; }
 [[ $(id -u) -eq 0 ]] || skip "needs root (boots systemd in a container)"

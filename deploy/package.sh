@@ -5,14 +5,14 @@
 #
 # VERSION defaults to deploy/VERSION, OUTDIR to the current directory; the
 # package is OUTDIR/offlog_VERSION_ARCH.deb. Extra Bazel options (e.g.
-# --config=...) go in OFFLOG_BAZEL_FLAGS; the default is -c opt.
+# --config=...) go in OFFLOG_BAZEL_FLAGS (default -c opt; empty: none).
 # Install it with `apt-get install ./offlog_VERSION_ARCH.deb`.
 set -euo pipefail
 
 repo=$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)
 version=${1:-$(cat "$repo/deploy/VERSION")}
 outdir=$(mkdir -p "${2:-.}" && cd "${2:-.}" && pwd)
-read -r -a flags <<<"${OFFLOG_BAZEL_FLAGS:--c opt}"
+read -r -a flags <<<"${OFFLOG_BAZEL_FLAGS--c opt}"
 targets=(//offlog/server:offlogd //offlog/server:offlogctl
   //offlog/client:offlog_tee)
 
@@ -20,7 +20,10 @@ cd "$repo"
 bazel build "${flags[@]}" "${targets[@]}"
 files=()
 for target in "${targets[@]}"; do
-  file=$(bazel cquery "${flags[@]}" --output=files "$target" 2>/dev/null)
+  # Bazel 4.2.3 has no --output=files; this is the same.
+  file=$(bazel cquery "${flags[@]}" --output=starlark \
+    --starlark:expr='"\n".join([f.path for f in target.files.to_list()])' \
+    "$target" 2>/dev/null)
   [[ -x "$file" ]] || { echo "package.sh: no binary for $target" >&2; exit 1; }
   files+=("$repo/$file")
 done

@@ -3,7 +3,7 @@
 # in a container and installs, uses, upgrades and removes the .deb there.
 #
 #   systemd_test.sh OFFLOG_DEB UPGRADE_DEB CLIENT_PY
-#   systemd_test.sh --skip=REASON
+#   systemd_test.sh --skip=CONFIG    (asan, ubsan: skips)
 #
 # The container's root is an overlay: the host's / read-only below, a fresh
 # directory under /var/tmp above, mounted in a private mount namespace
@@ -22,7 +22,8 @@
 set -euo pipefail
 
 if [[ "${1:-}" == --skip=* ]]; then
-  echo "SKIP: ${1#--skip=}"
+  echo "SKIP: the real-systemd test runs in the plain configuration only," \
+    "not under ${1#--skip=}"
   exit 0
 fi
 deb=$(readlink -f "$1")

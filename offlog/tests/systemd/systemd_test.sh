@@ -17,6 +17,10 @@
 # configurations (BUILD passes --skip): LeakSanitizer needs ptrace, which the
 # unit's SystemCallFilter forbids.
 #
+# OFFLOG_SYSTEMD_TEST_JOURNAL=1 also checks offlogd's journald-native log
+# (PRIORITY, OFFLOG_PATH, no timestamp of its own in MESSAGE); off until the
+# server logs through offlog/server/journal.h.
+#
 # OFFLOG_SYSTEMD_TEST_BREAK=1 installs a drop-in that narrows the unit's
 # SystemCallFilter (no @network-io): the test must then fail.
 set -euo pipefail
@@ -215,6 +219,36 @@ has_line "$logdir/r.log.1" "before reload" ||
   fail "the line before the reload is not in the renamed file"
 [[ $(prop offlog.service MainPID) == "$main_pid" ]] ||
   fail "reload restarted offlogd"
+
+if [[ "${OFFLOG_SYSTEMD_TEST_JOURNAL:-0}" == 1 ]]; then
+  step "journal: priorities and OFFLOG_* fields"
+  if client append "$sock" "relative.log" "x" 2>/dev/null; then
+    fail "a relative path was accepted"
+  fi
+  warned() {
+    in_ct journalctl --no-pager -o cat -u offlog.service -p warning |
+      grep -q "not an absolute path"
+  }
+  wait_for 30 "offlogd's warning in journalctl -u offlog -p warning" warned
+  in_ct journalctl --no-pager -o json -u offlog.service -p warning |
+    in_ct python3 -c '
+import json, sys
+for line in sys.stdin:
+    e = json.loads(line)
+    if e.get("SYSLOG_IDENTIFIER") != "offlogd":
+        continue
+    m = e.get("MESSAGE") or ""
+    if int(e["PRIORITY"]) > 4 or " connected" in m:
+        sys.exit("below warning: %r" % e)
+    if m.startswith("["):
+        sys.exit("offlogd timestamp in MESSAGE: %r" % m)
+' || fail "journalctl -u offlog -p warning shows offlogd lines below warning"
+  in_ct journalctl --no-pager -o cat "OFFLOG_PATH=$logdir/a.log" |
+    grep -q . || fail "no journal entry with OFFLOG_PATH=$logdir/a.log"
+else
+  echo "(journal check off: OFFLOG_SYSTEMD_TEST_JOURNAL=1 once offlogd" \
+    "logs through offlog/server/journal.h)"
+fi
 
 step "systemctl stop: Result=success, the socket stays"
 in_ct systemctl stop offlog.service || fail "systemctl stop failed"

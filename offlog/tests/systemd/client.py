@@ -12,8 +12,10 @@
       shuts down and waits for BYE; reconnects on any failure. After each
       batch it rewrites STATE_FILE (JSON): the numbers of every line
       confirmed by BYE, how many connects were refused and how many
-      batches failed. Lines of a failed batch may or may not be written;
-      every confirmed one must be.
+      batches failed, and the slowest batch in seconds. Every confirmed
+      line must be written. So must every line in "sent" (sendall()
+      returned: the bytes were in the server's socket), since offlogd
+      writes all it can read even when it shuts down.
 """
 import json
 import os
@@ -49,10 +51,12 @@ def finish(s):
                 return msg.decode(errors="replace")
 
 
-def append(sock_path, path, lines):
+def append(sock_path, path, lines, on_sent=None):
     s = connect(sock_path)
     try:
         s.sendall(path.encode() + b"\0" + b"".join(l.encode() + b"\n" for l in lines))
+        if on_sent:
+            on_sent()
         return finish(s)
     finally:
         s.close()
@@ -85,23 +89,28 @@ def main(argv):
             s.close()
     elif mode == "stream":
         sock_path, path, tag, stop, state_file = argv[2:7]
-        state = {"confirmed": [], "refused": 0, "failed": 0, "errors": []}
+        state = {"confirmed": [], "sent": [], "refused": 0, "failed": 0,
+                 "errors": [], "slowest": 0.0}
         n = 0
         while not os.path.exists(stop):
             numbers = list(range(n, n + BATCH))
             n += BATCH
+            start = time.monotonic()
             try:
-                e = append(sock_path, path, ["%s %d" % (tag, i) for i in numbers])
+                e = append(sock_path, path, ["%s %d" % (tag, i) for i in numbers],
+                           lambda: state["sent"].extend(numbers))
             except ConnectionRefusedError as ex:
                 state["refused"] += 1
                 e = repr(ex)
             except OSError as ex:
                 e = repr(ex)
+            state["slowest"] = max(state["slowest"], time.monotonic() - start)
             if e is None:
                 state["confirmed"].extend(numbers)
             else:
                 state["failed"] += 1
-                state["errors"] = (state["errors"] + [e])[-5:]
+                state["errors"] = (state["errors"] + [
+                    "%s after %.1fs" % (e, time.monotonic() - start)])[-5:]
                 time.sleep(0.05)  # A pause before reconnecting, not a wait.
             tmp = state_file + ".tmp"
             with open(tmp, "w") as f:

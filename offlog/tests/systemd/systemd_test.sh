@@ -21,6 +21,11 @@
 # (PRIORITY, OFFLOG_PATH, no timestamp of its own in MESSAGE); off until the
 # server logs through offlog/server/journal.h.
 #
+# OFFLOG_SYSTEMD_TEST_STRICT=1 fails the upgrade if any line a client had
+# sent (whether or not it got BYE) is not written; off by default while
+# offlogd sometimes abandons a writer with unread client data during the
+# restart (it logs "did not finish within 10000 ms; abandoning it").
+#
 # OFFLOG_SYSTEMD_TEST_BREAK=1 installs a drop-in that narrows the unit's
 # SystemCallFilter (no @network-io): the test must then fail.
 set -euo pipefail
@@ -75,6 +80,9 @@ cleanup() {
   local rc=$?
   set +e
   if [[ -n "$ct" ]] && kill -0 "$ct" 2>/dev/null; then
+    # Kept by Bazel in the test's outputs (test.outputs/outputs.zip).
+    timeout 20 nsenter -t "$ct" -a -- journalctl --no-pager -o short-precise \
+      >"$logs/container-journal.txt" 2>&1
     if ((rc != 0)); then
       echo "--- the container's journal (offlog units) ---"
       timeout 20 nsenter -t "$ct" -a -- journalctl --no-pager -n 200 \
@@ -293,25 +301,36 @@ stream_wait_progress() {  # Every client confirms more than it had.
       confirmed_past "$tag" "$i" "$before"
   done
 }
-# Every confirmed line is in its file and no connect was refused.
+# Every confirmed line is in its file and no connect was refused. Lines
+# sent (in offlogd's socket) but unconfirmed should be written too; with
+# STRICT (the upgrade, under OFFLOG_SYSTEMD_TEST_STRICT=1) a missing one
+# fails, otherwise it is only reported.
 stream_stop_and_check() {
-  local tag=$1
+  local tag=$1 strict=${2:-0}
   in_ct touch "/run/stop-$tag"
   wait_for 60 "the $tag clients to stop" none_running "${stream_pids[@]}"
-  in_ct python3 - "$tag" "$logdir" <<'EOF' || fail "$tag: lines lost or connects refused"
+  in_ct python3 - "$tag" "$logdir" "$strict" <<'EOF' || fail "$tag: lines lost or connects refused"
 import json, sys
-tag, logdir = sys.argv[1], sys.argv[2]
+tag, logdir, strict = sys.argv[1], sys.argv[2], sys.argv[3] == "1"
 ok = True
 for i in (1, 2, 3):
     state = json.load(open("/run/state-%s-%d.json" % (tag, i)))
     with open("%s/s-%s-%d.log" % (logdir, tag, i)) as f:
         lines = set(f.read().splitlines())
-    lost = [n for n in state["confirmed"] if "%s%d %d" % (tag, i, n) not in lines]
-    print("%s%d: %d lines confirmed, %d batches failed, %d refused, %d lost; last errors %s"
+    def missing(numbers):
+        return [n for n in numbers if "%s%d %d" % (tag, i, n) not in lines]
+    lost = missing(state["confirmed"])
+    unwritten = missing(state["sent"])
+    print("%s%d: %d lines confirmed, %d batches failed, %d refused, %d lost;"
+          " %d sent but not written; slowest batch %.1fs; last errors %s"
           % (tag, i, len(state["confirmed"]), state["failed"], state["refused"],
-             len(lost), state["errors"]))
+             len(lost), len(unwritten), state["slowest"], state["errors"]))
     if lost or state["refused"] or not state["confirmed"]:
         ok = False
+    if unwritten:
+        print("  %s: lines offlogd had in its socket and never wrote: %s..."
+              % ("FAIL" if strict else "KNOWN ISSUE", unwritten[:5]))
+        ok = ok and not strict
 sys.exit(0 if ok else 1)
 EOF
 }
@@ -374,7 +393,7 @@ restarted_on_new() {
 }
 wait_for 60 "offlogd to run the new binary" restarted_on_new
 stream_wait_progress up "after the upgrade"
-stream_stop_and_check up
+stream_stop_and_check up "${OFFLOG_SYSTEMD_TEST_STRICT:-0}"
 [[ $(in_ct systemctl is-enabled offlog.socket) == enabled ]] ||
   fail "the upgrade changed offlog.socket's enablement"
 

@@ -26,8 +26,10 @@
 # offlogd sometimes abandons a writer with unread client data during the
 # restart (it logs "did not finish within 10000 ms; abandoning it").
 #
-# OFFLOG_SYSTEMD_TEST_BREAK=1 installs a drop-in that narrows the unit's
-# SystemCallFilter (no @network-io): the test must then fail.
+# OFFLOG_SYSTEMD_TEST_BREAK=syscallfilter (or 1) installs a drop-in that
+# narrows the unit's SystemCallFilter (no @network-io), =notify one that
+# runs offlogd without --notify under Type=notify (no READY=1): the test
+# must then fail.
 set -euo pipefail
 
 if [[ "${1:-}" == --skip=* ]]; then
@@ -185,6 +187,14 @@ prom=/var/lib/prometheus/node-exporter/offlog.prom
 wait_for 30 "the metrics timer to write offlog_up 0 (offlogd not started yet)" \
   in_ct grep -qx "offlog_up 0" "$prom"
 
+# break_unit TEXT: a drop-in for offlog.service (printf format).
+break_unit() {
+  in_ct mkdir -p /etc/systemd/system/offlog.service.d
+  in_ct sh -c "printf '$1' >/etc/systemd/system/offlog.service.d/break.conf"
+  in_ct cat /etc/systemd/system/offlog.service.d/break.conf
+  in_ct systemctl daemon-reload
+}
+
 step "systemd-analyze verify on the installed units"
 out=$(in_ct systemd-analyze verify --man=no /lib/systemd/system/offlog.socket \
   /lib/systemd/system/offlog.service /lib/systemd/system/offlog-metrics.timer \
@@ -193,13 +203,19 @@ out=$(in_ct systemd-analyze verify --man=no /lib/systemd/system/offlog.socket \
 in_ct systemd-analyze security --no-pager offlog.service offlog-metrics.service |
   tail -n 2 || true
 
-if [[ "${OFFLOG_SYSTEMD_TEST_BREAK:-0}" == 1 ]]; then
+case "${OFFLOG_SYSTEMD_TEST_BREAK:-0}" in
+0) ;;
+1 | syscallfilter)
   step "BREAKING the unit on purpose: SystemCallFilter without @network-io"
-  in_ct mkdir -p /etc/systemd/system/offlog.service.d
-  in_ct sh -c 'printf "[Service]\nSystemCallFilter=~@network-io\n" \
-    >/etc/systemd/system/offlog.service.d/break.conf'
-  in_ct systemctl daemon-reload
-fi
+  break_unit '[Service]\nSystemCallFilter=~@network-io\n'
+  ;;
+notify)
+  step "BREAKING the unit on purpose: Type=notify but no --notify (no READY=1)"
+  break_unit "[Service]\nExecStart=\nExecStart=$(prop offlog.service ExecStart |
+    sed -n 's/.*argv\[\]=\([^;]*\) ;.*/\1/p' | sed 's/ --notify//')\n"
+  ;;
+*) fail "unknown OFFLOG_SYSTEMD_TEST_BREAK=${OFFLOG_SYSTEMD_TEST_BREAK}" ;;
+esac
 
 step "socket activation: the first client starts offlogd"
 client append "$sock" "$logdir/a.log" "first line" ||

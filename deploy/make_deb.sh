@@ -7,7 +7,8 @@
 # DEPLOY_DIR holds the units, maintainer scripts and the rest of deploy/;
 # DOCS_DIR holds offlogd.8 and OPERATIONS.md. Depends: is computed from the
 # binaries' shared libraries (the Debian packages that ship them, at least
-# the versions installed here). Needs dpkg-deb, dpkg-query, objdump, strip.
+# the versions installed here). Needs dpkg-deb, dpkg-query, objdump, strip,
+# gcc (for the multiarch directory).
 set -euo pipefail
 
 if (($# != 7)); then
@@ -35,6 +36,8 @@ strip --strip-unneeded "$root/usr/sbin/offlogd" "$root/usr/bin/offlogctl" \
 mkdir -p "$root/usr/share/man/man8"
 gzip -9n <"$docs/offlogd.8" >"$root/usr/share/man/man8/offlogd.8.gz"
 put 0644 "$docs/OPERATIONS.md" /usr/share/doc/offlog/OPERATIONS.md
+put 0644 "$deploy/offlog-root-mode.conf" \
+  /usr/share/doc/offlog/examples/root-mode.conf
 
 # The packaged offlogd is /usr/sbin/offlogd; the unit in deploy/ names the
 # by-hand install's /usr/local/bin/offlogd.
@@ -53,17 +56,21 @@ put 0755 "$deploy/offlog-metrics" /usr/lib/offlog/offlog-metrics
 put 0644 "$deploy/offlog.logrotate" /etc/logrotate.d/offlog
 put 0644 "$deploy/offlog-metrics.default" /etc/default/offlog-metrics
 
-# Depends: the packages that ship each needed library.
+# Depends: the packages that ship each needed library, found with one
+# dpkg-query over every library's name (Debian 12 ships them in /lib or
+# /usr/lib, merged or not).
+libs=$(objdump -p "$offlogd" "$offlogctl" "$offlog_tee" |
+  awk '/NEEDED/ {print $2}' | sort -u)
+multiarch=$(gcc -print-multiarch)  # x86_64-linux-gnu: not lib32's copies
+patterns=()
+for lib in $libs; do patterns+=("*/$multiarch/$lib"); done
+owners=$(dpkg-query -S "${patterns[@]}" 2>/dev/null || true)
 declare -A deps=()
-for lib in $(objdump -p "$offlogd" "$offlogctl" "$offlog_tee" |
-  awk '/NEEDED/ {print $2}' | sort -u); do
-  path=$(ldconfig -p | awk -v l="$lib" '$1 == l {print $NF; exit}')
-  [[ -n "$path" ]] || { echo "make_deb.sh: $lib not found" >&2; exit 1; }
-  real=$(readlink -f "$path")
-  pkg=""
-  for p in "$path" "$real" "${real#/usr}"; do
-    pkg=$(dpkg-query -S "$p" 2>/dev/null | head -n1 | cut -d: -f1) && [[ -n "$pkg" ]] && break
-  done
+for lib in $libs; do
+  pkg=$(awk -v lib="$lib" '
+    /^diversion/ {next}
+    { n = split($NF, parts, "/"); if (parts[n] == lib) { sub(/:.*/, "", $1); print $1; exit } }
+  ' <<<"$owners")
   [[ -n "$pkg" ]] || { echo "make_deb.sh: no package ships $lib" >&2; exit 1; }
   deps[$pkg]=$(dpkg-query -W -f='${Version}' "$pkg")
 done

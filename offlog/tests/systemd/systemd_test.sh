@@ -441,6 +441,37 @@ stream_stop_and_check up "${OFFLOG_SYSTEMD_TEST_STRICT:-0}"
 [[ $(in_ct systemctl is-enabled offlog.socket) == enabled ]] ||
   fail "the upgrade changed offlog.socket's enablement"
 
+step "root mode (the packaged drop-in): writers act as each client"
+in_ct useradd --create-home --groups offlog alice
+in_ct install -d -o alice -g alice -m 0755 /srv/alice
+in_ct mkdir -p /etc/systemd/system/offlog.service.d
+in_ct cp /usr/share/doc/offlog/examples/root-mode.conf \
+  /etc/systemd/system/offlog.service.d/
+in_ct sh -c 'printf "[Service]\nReadWritePaths=/srv\n" \
+  >/etc/systemd/system/offlog.service.d/srv.conf'
+in_ct systemctl daemon-reload
+in_ct systemctl restart offlog.service || fail "root mode: restart failed"
+[[ $(in_ct ps -o user= -p "$(prop offlog.service MainPID)") == root ]] ||
+  fail "root mode: offlogd does not run as root"
+as_alice() {
+  in_ct setpriv --reuid=alice --regid=alice --init-groups \
+    python3 "$t/client.py" "$@"
+}
+as_alice append "$sock" /srv/alice/app.log "from alice" ||
+  fail "root mode: alice could not append to her own directory"
+has_line /srv/alice/app.log "from alice" || fail "root mode: line missing"
+[[ $(in_ct stat -c %U /srv/alice/app.log) == alice ]] ||
+  fail "root mode: the file is not alice's"
+if err=$(as_alice append "$sock" "$logdir/alice.log" x 2>&1); then
+  fail "root mode: alice could create a file in $logdir (root's, 0750)"
+fi
+[[ "$err" == *PermissionError* ]] ||
+  fail "root mode: not a PermissionError: $err"
+echo "alice into $logdir: $err"
+in_ct rm /etc/systemd/system/offlog.service.d/root-mode.conf \
+  /etc/systemd/system/offlog.service.d/srv.conf
+in_ct systemctl daemon-reload
+
 step "apt-get remove: units stopped and disabled, binaries gone"
 in_ct -t 120 apt-get remove -y -q offlog || fail "apt-get remove failed"
 [[ $(in_ct systemctl is-active offlog.service offlog.socket offlog-metrics.timer |

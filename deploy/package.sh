@@ -17,15 +17,18 @@ targets=(//offlog/server:offlogd //offlog/server:offlogctl
   //offlog/client:offlog_tee)
 
 cd "$repo"
-bazel build "${flags[@]}" "${targets[@]}"
+# --symlink_prefix=/: leaves bazel-bin and friends pointing where they did.
+bazel build "${flags[@]}" --symlink_prefix=/ "${targets[@]}"
+output_path=$(bazel info "${flags[@]}" output_path 2>/dev/null)
 files=()
 for target in "${targets[@]}"; do
   # Bazel 4.2.3 has no --output=files; this is the same.
   file=$(bazel cquery "${flags[@]}" --output=starlark \
     --starlark:expr='"\n".join([f.path for f in target.files.to_list()])' \
     "$target" 2>/dev/null)
+  file=$output_path/${file#bazel-out/}
   [[ -x "$file" ]] || { echo "package.sh: no binary for $target" >&2; exit 1; }
-  files+=("$repo/$file")
+  files+=("$file")
 done
 out="$outdir/offlog_${version}_$(dpkg --print-architecture).deb"
 "$repo/deploy/make_deb.sh" "$version" "$out" "${files[@]}" \

@@ -37,6 +37,9 @@ if [[ "${1:-}" == --skip=* ]]; then
     "not under ${1#--skip=}"
   exit 0
 fi
+for file in "$1" "$2" "$3"; do
+  [[ -f "$file" ]] || { echo "FAIL: no such file: $file" >&2; exit 1; }
+done
 deb=$(readlink -f "$1")
 upgrade_deb=$(readlink -f "$2")
 client_py=$(readlink -f "$3")
@@ -49,7 +52,9 @@ for tool in systemd-nspawn nsenter unshare; do
 done
 
 step() { echo "=== $(date +%T) $*"; }
-fail() { echo "FAIL: $*" >&2; exit 1; }
+# fd 3: the test's stderr, also from inside wait_for's silenced commands.
+exec 3>&2
+fail() { echo "FAIL: $*" >&3; exit 1; }
 
 # wait_for SECONDS DESCRIPTION COMMAND...: polls COMMAND until it succeeds.
 wait_for() {
@@ -130,6 +135,10 @@ nspawn_pid=$!
 
 find_init() {
   local pid
+  if ! kill -0 "$nspawn_pid" 2>/dev/null; then
+    # E.g. the overlay mount failed: say why now rather than time out.
+    fail "systemd-nspawn exited at once: $(cat "$console")"
+  fi
   pid=$(pgrep -P "$nspawn_pid" -x systemd | head -n1) || return 1
   [[ -n "$pid" ]] && ct=$pid
 }
@@ -180,7 +189,8 @@ in_ct getent passwd offlog >/dev/null || fail "no offlog user (sysusers.d)"
   fail "offlog.socket is not enabled"
 [[ $(in_ct systemctl is-active offlog.socket) == active ]] ||
   fail "offlog.socket is not listening"
-[[ $(in_ct systemctl is-active offlog-metrics.timer) == active ]] || fail "offlog-metrics.timer is not active"
+[[ $(in_ct systemctl is-active offlog-metrics.timer) == active ]] ||
+  fail "offlog-metrics.timer is not active"
 [[ $(prop offlog.service ActiveState) == inactive ]] ||
   fail "offlog.service runs before any client connected"
 prom=/var/lib/prometheus/node-exporter/offlog.prom

@@ -168,6 +168,10 @@ sock=/run/offlog/offlog.sock
 logdir=/var/log/offlog
 client() { in_ct python3 "$t/client.py" "$@"; }
 has_line() { in_ct grep -qxF "$2" "$1"; }
+none_running() {  # none_running PID...: none of these host processes runs.
+  local pid
+  for pid in "$@"; do ! kill -0 "$pid" 2>/dev/null || return 1; done
+}
 
 # This machine's image forbids starting services from maintainer scripts
 # (a policy-rc.d for image builds); a real host has none.
@@ -322,6 +326,41 @@ client append "$sock" "$logdir/a.log" "after stop" ||
   fail "no client served after the stop"
 has_line "$logdir/a.log" "after stop" || fail "line after the stop missing"
 
+step "systemctl stop with a stuck writer: abandoned, said in the journal, Result=success"
+# A writer stuck in the file system: here open() of a FIFO nobody reads,
+# which blocks until a signal kills it, as an NFS call to a dead server does
+# (TASK_KILLABLE). (SIGSTOP would not do: systemd sends SIGCONT on stop.)
+# offlogd abandons it after --shutdown-timeout-ms (10 s), within
+# TimeoutStopSec (30 s), and the journal names its path.
+in_ct mkfifo -m 0660 "$logdir/stuck.log"
+in_ct chown offlog:offlog "$logdir/stuck.log"
+client append "$sock" "$logdir/stuck.log" "never written" 2>/dev/null &
+stuck_client=$!
+stuck_writer() {
+  stuck_pid=$(in_ct offlogctl status --json | in_ct python3 -c '
+import json, sys
+for w in json.load(sys.stdin)["writers"]:
+    if w["path"] == sys.argv[1]:
+        print(w["pid"])
+' "$logdir/stuck.log")
+  [[ -n "$stuck_pid" ]]
+}
+wait_for 30 "a writer for the FIFO (offlogctl status --json)" stuck_writer
+stop_start=$SECONDS
+in_ct -t 90 systemctl stop offlog.service || fail "stop with a stuck writer failed"
+echo "stop took $((SECONDS - stop_start)) s"
+[[ $(prop offlog.service Result) == success ]] ||
+  fail "stop with a stuck writer: Result=$(prop offlog.service Result)"
+in_ct journalctl --no-pager -o cat -u offlog.service |
+  grep -F "for $logdir/stuck.log did not finish within" ||
+  fail "the journal does not name the abandoned path"
+if in_ct kill -0 "$stuck_pid" 2>/dev/null; then
+  fail "the stuck writer outlived the stop"
+fi
+wait_for 30 "the stuck client to end" none_running "$stuck_client"
+if wait "$stuck_client"; then fail "the stuck client was told BYE"; fi
+in_ct rm "$logdir/stuck.log"
+
 # stream_start TAG: three clients appending to s-TAG-I.log until
 # /run/stop-TAG exists. stream_confirmed TAG I: lines confirmed so far.
 stream_pids=()
@@ -335,10 +374,6 @@ stream_start() {
       "/run/state-$tag-$i.json" &
     stream_pids+=($!)
   done
-}
-none_running() {
-  local pid
-  for pid in "$@"; do ! kill -0 "$pid" 2>/dev/null || return 1; done
 }
 stream_confirmed() {
   in_ct python3 -c 'import json,sys; print(len(json.load(open(sys.argv[1]))["confirmed"]))' \

@@ -8,6 +8,8 @@ packages=(
   libabsl-dev libgflags-dev libgoogle-glog-dev
   libgtest-dev libgmock-dev libbenchmark-dev libsystemd-dev
   systemd          # systemd-socket-activate and systemd-analyze, for tests
+  systemd-container  # systemd-nspawn: //offlog/tests/systemd boots systemd
+  logrotate        # //offlog/tests/systemd runs the packaged logrotate snippet
   clang libclang-rt-14-dev  # libFuzzer and the sanitizer runtimes
   gnuplot-nox      # offlog/bench/run.sh draws its plots with it
   python3

@@ -4,9 +4,9 @@
 #include <errno.h>
 #include <getopt.h>
 #include <sys/socket.h>
+#include <sys/stat.h>
 #include <sys/time.h>
 #include <sys/un.h>
-#include <unistd.h>
 
 #include <cstdio>
 #include <cstring>
@@ -42,21 +42,24 @@ options:
   -h, --help            show this help message and exit
   -s, --socket-file SOCKET_FILE
                         offlogd's socket; the control socket is
-                        SOCKET_FILE.ctl. Default: /run/offlog/offlog.sock
-                        when its control socket exists (the systemd
-                        install), else /tmp/offlog.sock (the original's
-                        default). In world-writable /tmp another user can
-                        take the name first: run offlogd in /run/offlog
-                        (docs/SECURITY.md).
+                        SOCKET_FILE.ctl.
   --control-socket PATH The control socket, when not SOCKET_FILE.ctl.
+
+With neither option: the packaged unit's control socket,
+/run/offlog/offlog.sock.ctl, if it or /run/offlog/offlog.sock exists;
+otherwise /tmp/offlog.sock.ctl (offlogd's own default). In world-writable
+/tmp another user can take the name first: run offlogd in /run/offlog
+(docs/SECURITY.md).
 )";
 
-// Only root can make /run/offlog, so a socket there is no other user's.
-constexpr char kRunSocket[] = "/run/offlog/offlog.sock";
-constexpr char kTmpSocket[] = "/tmp/offlog.sock";
+// The sockets of deploy/offlog.socket and deploy/offlog.service.
+constexpr char kUnitSocket[] = "/run/offlog/offlog.sock";
+constexpr char kUnitControlSocket[] = "/run/offlog/offlog.sock.ctl";
+// offlogd's default socket (without a unit).
+constexpr char kDefaultSocketFile[] = "/tmp/offlog.sock";
 
 struct CtlOptions {
-  std::string socket_file;  // Empty: see DefaultSocketFile().
+  std::string socket_file;
   std::string control_socket;
   std::string command;
   bool json = false;
@@ -72,11 +75,9 @@ const struct option kLongOptions[] = {
     {nullptr, 0, nullptr, 0},
 };
 
-// Without -s: the systemd install's socket when it is there, else the
-// original's default.
-std::string DefaultSocketFile() {
-  std::string run_ctl = absl::StrCat(kRunSocket, ".ctl");
-  return access(run_ctl.c_str(), F_OK) == 0 ? kRunSocket : kTmpSocket;
+bool IsSocket(const char* path) {
+  struct stat st;
+  return lstat(path, &st) == 0 && S_ISSOCK(st.st_mode);
 }
 
 // Returns an exit code to leave with, or -1 to carry on.
@@ -106,8 +107,17 @@ int ParseArgs(int argc, char** argv, CtlOptions* o) {
     return 2;
   }
   o->command = argv[optind];
+  if (o->control_socket.empty() && o->socket_file.empty()) {
+    // No flags: the packaged server's control socket when the unit's
+    // sockets are there (the control socket exists only while offlogd runs;
+    // the main one as long as offlog.socket listens).
+    if (IsSocket(kUnitControlSocket) || IsSocket(kUnitSocket)) {
+      o->control_socket = kUnitControlSocket;
+    } else {
+      o->socket_file = kDefaultSocketFile;
+    }
+  }
   if (o->control_socket.empty()) {
-    if (o->socket_file.empty()) o->socket_file = DefaultSocketFile();
     o->control_socket = absl::StrCat(o->socket_file, ".ctl");
   }
   return -1;

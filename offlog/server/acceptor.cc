@@ -151,6 +151,7 @@ class Acceptor {
   void OnWriterEvent(uint64_t id, uint32_t events);
   void HandleWriterMessage(WriterProc* w, ChannelMessage msg);
   void OnTaken(WriterProc* w, uint64_t id, uint32_t flags);
+  void OnWriterLog(const ChannelMessage& msg);
   void OnClientDone(WriterProc* w, uint64_t id);
   void OnClosed(WriterProc* w);
   void MaybeClose(WriterProc* w);
@@ -166,6 +167,7 @@ class Acceptor {
 
   int ReopenAll();
   absl::Status SetUpControl();
+  std::optional<JournalSink> OpenJournal() const;
   ServerSnapshot Snapshot();
   void BeginShutdown();
   void AbandonWriters();
@@ -232,7 +234,7 @@ absl::Status Acceptor::SetUp() {
   sigprocmask(SIG_BLOCK, &mask, nullptr);
   absl::StatusOr<int> spawner = pool_.Start();
   if (!spawner.ok()) return spawner.status();
-  log_ = std::make_unique<AsyncLog>();
+  log_ = std::make_unique<AsyncLog>(OpenJournal());
   SetLogSink(log_.get());
   epoll_.Reset(epoll_create1(EPOLL_CLOEXEC));
   if (!epoll_) return absl::ErrnoToStatus(errno, "epoll_create1");
@@ -243,6 +245,22 @@ absl::Status Acceptor::SetUp() {
   Watch(listener_.fd.get(), Key(kListener, 0));
   WatchWriters(pool_.RequestWriters(0));
   return SetUpControl();
+}
+
+// The journal, when --log-target asks for it (or, with auto, when systemd
+// connected stderr to it); else nullopt (stdout and stderr).
+std::optional<JournalSink> Acceptor::OpenJournal() const {
+  bool want = options_.log_target == "journal" ||
+              (options_.log_target == "auto" && StderrIsJournal());
+  if (!want) return std::nullopt;
+  absl::StatusOr<JournalSink> sink = JournalSink::Open();
+  if (!sink.ok()) {
+    WriteRecord(Level::kWarning,
+                absl::StrFormat("Cannot log to the journal: %s",
+                                sink.status().ToString()));
+    return std::nullopt;
+  }
+  return *std::move(sink);
 }
 
 absl::Status Acceptor::SetUpControl() {
@@ -405,7 +423,8 @@ void Acceptor::OnListenerReadable() {
     p.id = next_client_id_++;
     p.cred = ReadPeerCredentials(fd);
     uid_t uid = p.cred.ok() ? p.cred->uid : kUnknownUid;
-    LogInfo("Client %d connected", p.id);
+    LogInfo({"", p.id, p.cred.ok() ? std::optional<uid_t>(uid) : std::nullopt},
+            "Client %d connected", p.id);
     if (!AdmitConnection(fd, uid)) continue;  // Closed with p.
     Watch(fd, Key(kPending, p.id));
     deadlines_.emplace_back(MonotonicMs() + options_.handshake_timeout_ms,
@@ -730,18 +749,26 @@ void Acceptor::HandleWriterMessage(WriterProc* w, ChannelMessage msg) {
       OnClosed(w);
       break;
     case MsgType::kLog:
-      // A writer may run as a client's user: its level is capped, and its
-      // text was escaped by the writer (a forged record could only repeat
-      // what that user may write to the log anyway through a path).
-      LogRecord(std::min(static_cast<Level>(std::min<uint32_t>(msg.flags, 4)),
-                         Level::kError),
-                msg.path);
+      OnWriterLog(msg);
       break;
     default:
       LogWarning("Writer %d sent an unexpected message (%d)", w->pid,
                  static_cast<int>(msg.type));
       break;
   }
+}
+
+// A writer may run as a client's user: its level is capped at ERROR, and
+// its text was escaped by the writer (a forged record could only repeat what
+// that user may put in the log anyway through a path).
+void Acceptor::OnWriterLog(const ChannelMessage& msg) {
+  uint32_t level = std::min<uint32_t>(msg.flags & kLogLevelMask,
+                                      static_cast<uint32_t>(Level::kError));
+  LogFields fields;
+  fields.path = msg.raw_path;
+  fields.client_id = msg.client_id;
+  if (msg.flags & kLogHasUid) fields.client_uid = msg.uid;
+  LogRecord(static_cast<Level>(level), msg.path, fields);
 }
 
 // Only a writer a client was assigned to may answer for it; anything else
@@ -911,7 +938,7 @@ void Acceptor::OnWriterExit(uint64_t id, int status) {
       WIFSIGNALED(status)
           ? absl::StrFormat("killed by signal %d", WTERMSIG(status))
           : absl::StrFormat("exit status %d", WEXITSTATUS(status));
-  LogError("Writer %d for %s died (%s)", w->pid,
+  LogError({w->path, 0, {}}, "Writer %d for %s died (%s)", w->pid,
            w->path.empty() ? "(idle)" : EscapeForLog(w->path), how);
   bool give_up = !w->key.empty() && crashes_.RecordCrash(w->key, MonotonicMs());
   if (give_up) {
@@ -966,7 +993,8 @@ void Acceptor::CheckStalls() {
     int64_t since = w->stats.get()->busy_since_ms.load();
     bool stalled = since != 0 && now - since >= threshold;
     if (stalled && !w->stall_logged) {
-      LogWarning("Writer %d for %s is stalled: in open()/write() for %d ms",
+      LogWarning({w->path, 0, {}},
+                 "Writer %d for %s is stalled: in open()/write() for %d ms",
                  w->pid, EscapeForLog(w->path), now - since);
       w->stall_logged = true;
     } else if (!stalled && w->stall_logged) {
@@ -1028,11 +1056,11 @@ uint64_t Acceptor::UnreadBytes(uint64_t writer) const {
 void Acceptor::AbandonWriters() {
   for (const auto& [id, w] : pool_.writers()) {
     if (w->pid == 0) continue;
-    LogError(
-        "Writer %d for %s did not finish within %d ms; abandoning it "
-        "with %d bytes unwritten",
-        w->pid, w->path.empty() ? "(idle)" : EscapeForLog(w->path),
-        options_.shutdown_timeout_ms, UnreadBytes(id));
+    LogError({w->path, 0, {}},
+             "Writer %d for %s did not finish within %d ms; abandoning it "
+             "with %d bytes unwritten",
+             w->pid, w->path.empty() ? "(idle)" : EscapeForLog(w->path),
+             options_.shutdown_timeout_ms, UnreadBytes(id));
     kill(w->pid, SIGKILL);
   }
   abandoned_ = true;

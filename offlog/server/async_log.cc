@@ -14,7 +14,9 @@ struct AsyncLog::State {
   struct Record {
     Level level;
     std::string message;
+    LogFields fields;
   };
+  std::optional<JournalSink> journal;
   absl::Mutex mu;
   std::deque<Record> queue ABSL_GUARDED_BY(mu);
   size_t queued_bytes ABSL_GUARDED_BY(mu) = 0;
@@ -27,6 +29,7 @@ struct AsyncLog::State {
     return queue.empty() && !writing;
   }
   void Run();
+  void Emit(const Record& record);
 };
 
 void AsyncLog::State::Run() {
@@ -48,16 +51,50 @@ void AsyncLog::State::Run() {
       lost = std::exchange(dropped_unreported, 0);
     }
     if (lost > 0) {
-      WriteRecord(Level::kWarning,
-                  absl::StrFormat("%d log records dropped: the log was not "
-                                  "keeping up",
-                                  lost));
+      Emit({Level::kWarning,
+            absl::StrFormat("%d log records dropped: the log was not "
+                            "keeping up",
+                            lost),
+            {}});
     }
-    WriteRecord(record.level, record.message);
+    Emit(record);
   }
 }
 
-AsyncLog::AsyncLog() : state_(std::make_shared<State>()) {
+static int SyslogPriority(Level level) {
+  switch (level) {
+    case Level::kDebug:
+      return 7;
+    case Level::kInfo:
+      return 6;
+    case Level::kWarning:
+      return 4;
+    case Level::kError:
+      return 3;
+    case Level::kCritical:
+      return 2;
+  }
+  return 6;
+}
+
+void AsyncLog::State::Emit(const Record& record) {
+  if (!journal) {
+    WriteRecord(record.level, record.message);
+    return;
+  }
+  JournalRecord r;
+  r.priority = SyslogPriority(record.level);
+  r.message = record.message;
+  if (!record.fields.path.empty()) r.path = record.fields.path;
+  if (record.fields.client_id != 0) r.client_id = record.fields.client_id;
+  r.client_uid = record.fields.client_uid;
+  (void)journal->Send(r);  // Dropped and counted by the sink when busy.
+  WriteRecordToLogFile(record.level, record.message);
+}
+
+AsyncLog::AsyncLog(std::optional<JournalSink> journal)
+    : state_(std::make_shared<State>()) {
+  state_->journal = std::move(journal);
   thread_ = std::thread([state = state_] { state->Run(); });
 }
 
@@ -79,7 +116,8 @@ AsyncLog::~AsyncLog() {
   }
 }
 
-void AsyncLog::Write(Level level, absl::string_view message) {
+void AsyncLog::Write(Level level, absl::string_view message,
+                     const LogFields& fields) {
   absl::MutexLock lock(&state_->mu);
   if (state_->queued_bytes + message.size() > kMaxQueuedBytes) {
     ++state_->dropped;
@@ -87,7 +125,7 @@ void AsyncLog::Write(Level level, absl::string_view message) {
     return;
   }
   state_->queued_bytes += message.size();
-  state_->queue.push_back({level, std::string(message)});
+  state_->queue.push_back({level, std::string(message), fields});
 }
 
 uint64_t AsyncLog::dropped() const {

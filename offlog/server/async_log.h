@@ -11,6 +11,7 @@
 #include <memory>
 #include <thread>
 
+#include "offlog/server/journal.h"
 #include "offlog/server/server_log.h"
 
 namespace offlog {
@@ -21,8 +22,10 @@ class AsyncLog : public LogSink {
   static constexpr int kStopWaitMs = 2000;
 
   // Starts the thread. Start it only after every fork the process makes:
-  // a forked child would not have the thread.
-  AsyncLog();
+  // a forked child would not have the thread. With `journal`, records go
+  // to journald (with their fields, without offlogd's timestamp) instead of
+  // stdout and stderr; the --logfile, if any, still gets the text format.
+  explicit AsyncLog(std::optional<JournalSink> journal = std::nullopt);
   // Writes what is queued, waiting for the sinks at most kStopWaitMs; a
   // thread stuck in a sink is left behind (with the queue it owns), since it
   // must not keep offlogd from exiting.
@@ -30,7 +33,8 @@ class AsyncLog : public LogSink {
   AsyncLog(const AsyncLog&) = delete;
   AsyncLog& operator=(const AsyncLog&) = delete;
 
-  void Write(Level level, absl::string_view message) override;
+  void Write(Level level, absl::string_view message,
+             const LogFields& fields) override;
   // Records dropped so far because the queue was full.
   uint64_t dropped() const;
 

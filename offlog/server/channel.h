@@ -40,7 +40,7 @@ enum class MsgType : uint32_t {
   kToldRotated = 102,  // Told `client_id` ROTATED.
   kClientDone = 103,   // Finished with `client_id`.
   kClosed = 104,       // The file is closed; the writer is idle again.
-  kLog = 105,          // A server log record: level in `flags`, text in `path`.
+  kLog = 105,          // A server log record: text in `path` (kLogHasUid).
   // Acceptor -> spawner: start a writer on the attached channel end.
   kSpawn = 201,
   // Spawner -> acceptor: the writer for kSpawn `client_id` (a request id)
@@ -58,6 +58,10 @@ inline constexpr uint32_t kAssignToldOk = 2;
 inline constexpr uint32_t kAssignToldRotated = 4;
 // kTaken flags: the writer told the client OK (else it refused it).
 inline constexpr uint32_t kTakenOk = 1;
+// kLog: the level is flags & kLogLevelMask; `raw_path`, `client_id` and
+// (with kLogHasUid) `uid` are the record's fields (server_log.h LogFields).
+inline constexpr uint32_t kLogLevelMask = 0xff;
+inline constexpr uint32_t kLogHasUid = 0x100;
 
 struct ChannelMessage {
   MsgType type = MsgType::kAssign;

@@ -28,6 +28,7 @@ enum LongOnly {
   kMaxConnectionsPerUid,
   kMaxWritersPerUid,
   kMaxWaitingPerFile,
+  kLogTarget,
 };
 
 const struct option kLongOptions[] = {
@@ -56,6 +57,7 @@ const struct option kLongOptions[] = {
      kMaxConnectionsPerUid},
     {"max-writers-per-uid", required_argument, nullptr, kMaxWritersPerUid},
     {"max-waiting-per-file", required_argument, nullptr, kMaxWaitingPerFile},
+    {"log-target", required_argument, nullptr, kLogTarget},
     {nullptr, 0, nullptr, 0},
 };
 
@@ -153,6 +155,15 @@ absl::Status ApplyOption(int opt, const char* arg, ServerOptions* o) {
                       &o->max_connections_per_uid);
     case kMaxWritersPerUid:
       return ParseInt("--max-writers-per-uid", arg, 0, &o->max_writers_per_uid);
+    case kLogTarget:
+      if (std::string(arg) != "auto" && std::string(arg) != "journal" &&
+          std::string(arg) != "stream") {
+        return absl::InvalidArgumentError(absl::StrCat(
+            "argument --log-target: expected auto, journal or stream, got '",
+            arg, "'"));
+      }
+      o->log_target = arg;
+      return absl::OkStatus();
     case kMaxWaitingPerFile:
       return ParseInt("--max-waiting-per-file", arg, 2,
                       &o->max_waiting_per_file);
@@ -199,6 +210,7 @@ std::string ServerUsage() {
                [--allow-uid USERS] [--allow-gid GROUPS] [--allow-dir DIR]
                [--open-as-server-user] [--max-connections-per-uid N]
                [--max-writers-per-uid N] [--max-waiting-per-file N]
+               [--log-target auto|journal|stream]
 
 offlog file-append service
 
@@ -265,6 +277,14 @@ options:
                         writer while it is busy or stuck (one uid at most
                         half of them); beyond, they are refused. Default:
                         2048
+  --log-target auto|journal|stream
+                        Where the server log goes besides --logfile:
+                        journal (native records with PRIORITY and
+                        OFFLOG_PATH, OFFLOG_CLIENT_ID, OFFLOG_CLIENT_UID
+                        fields, no timestamp of offlogd's own), stream
+                        (stdout/stderr, the original's format), or auto:
+                        journal when JOURNAL_STREAM says stderr is the
+                        journal. Default: auto
 )";
 }
 

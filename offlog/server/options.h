@@ -43,6 +43,9 @@ struct ServerOptions {
   int max_connections_per_uid = 0;
   int max_writers_per_uid = 0;
   int max_waiting_per_file = 2048;
+  // --log-target: "auto" (the journal when stderr is connected to it),
+  // "journal" or "stream" (stdout/stderr in the original's format).
+  std::string log_target = "auto";
   bool help = false;
 };
 

@@ -97,9 +97,10 @@ int ServerLogFileFd() { return log_file_fd; }
 
 void SetLogSink(LogSink* sink) { log_sink = sink; }
 
-void LogRecord(Level level, absl::string_view message) {
+void LogRecord(Level level, absl::string_view message,
+               const LogFields& fields) {
   if (log_sink != nullptr) {
-    log_sink->Write(level, message);
+    log_sink->Write(level, message, fields);
   } else {
     WriteRecord(level, message);
   }
@@ -116,6 +117,14 @@ void WriteRecord(Level level, absl::string_view message) {
     WriteAll(STDOUT_FILENO, record);
   }
   if (log_file_fd >= 0) WriteAll(log_file_fd, record);
+}
+
+void WriteRecordToLogFile(Level level, absl::string_view message) {
+  if (log_file_fd < 0) return;
+  WriteAll(log_file_fd,
+           absl::StrCat(FormatRecordPrefix(absl::Now(), absl::LocalTimeZone(),
+                                           "offlog", LevelName(level)),
+                        message, "\n"));
 }
 
 std::string EscapeForLog(absl::string_view path) {

@@ -7,6 +7,10 @@
 #ifndef OFFLOG_SERVER_SERVER_LOG_H_
 #define OFFLOG_SERVER_SERVER_LOG_H_
 
+#include <sys/types.h>
+
+#include <cstdint>
+#include <optional>
 #include <string>
 
 #include "absl/status/status.h"
@@ -25,10 +29,19 @@ absl::Status OpenServerLogFile(absl::string_view path);
 // (WriteRecord, blocking as the sinks do); the acceptor installs an
 // AsyncLog (async_log.h), so that a full pipe or a slow terminal blocks no
 // client, and a writer sends its records to the acceptor over its channel.
+// What a record is about, for journald's fields (OFFLOG_PATH,
+// OFFLOG_CLIENT_ID, OFFLOG_CLIENT_UID); the text formats ignore them.
+struct LogFields {
+  std::string path;        // Raw bytes as the client sent them; "" if none.
+  uint64_t client_id = 0;  // 0: none.
+  std::optional<uid_t> client_uid;
+};
+
 class LogSink {
  public:
   virtual ~LogSink() = default;
-  virtual void Write(Level level, absl::string_view message) = 0;
+  virtual void Write(Level level, absl::string_view message,
+                     const LogFields& fields) = 0;
 };
 
 // Sends this process's records to `sink` from now on (nullptr: back to
@@ -36,11 +49,14 @@ class LogSink {
 // process is single-threaded; it is the one mutable global of the log.
 void SetLogSink(LogSink* sink);
 
-void LogRecord(Level level, absl::string_view message);
+void LogRecord(Level level, absl::string_view message,
+               const LogFields& fields = {});
 
 // Formats and writes one record to stdout or stderr and the log file now,
 // blocking while they do.
 void WriteRecord(Level level, absl::string_view message);
+// Only to the --logfile, if there is one (when the journal takes the rest).
+void WriteRecordToLogFile(Level level, absl::string_view message);
 
 // The log file's descriptor, or -1: forked writers keep it open.
 int ServerLogFileFd();
@@ -58,6 +74,25 @@ void LogWarning(const absl::FormatSpec<Args...>& fmt, const Args&... args) {
 template <typename... Args>
 void LogError(const absl::FormatSpec<Args...>& fmt, const Args&... args) {
   LogRecord(Level::kError, absl::StrFormat(fmt, args...));
+}
+
+// The same, with fields for the journal.
+template <typename... Args>
+void LogInfo(const LogFields& f, const absl::FormatSpec<Args...>& fmt,
+             const Args&... args) {
+  LogRecord(Level::kInfo, absl::StrFormat(fmt, args...), f);
+}
+
+template <typename... Args>
+void LogWarning(const LogFields& f, const absl::FormatSpec<Args...>& fmt,
+                const Args&... args) {
+  LogRecord(Level::kWarning, absl::StrFormat(fmt, args...), f);
+}
+
+template <typename... Args>
+void LogError(const LogFields& f, const absl::FormatSpec<Args...>& fmt,
+              const Args&... args) {
+  LogRecord(Level::kError, absl::StrFormat(fmt, args...), f);
 }
 
 // A client-supplied path made safe for a log line, a status table, JSON or

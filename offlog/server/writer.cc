@@ -76,7 +76,8 @@ class Writer : public LogSink {
       : channel_(std::move(channel)), config_(config), stats_(stats) {}
 
   int Run();
-  void Write(Level level, absl::string_view message) override;
+  void Write(Level level, absl::string_view message,
+             const LogFields& fields) override;
 
  private:
   void OnChannelReadable();
@@ -197,7 +198,8 @@ void Writer::Report(MsgType type, uint64_t client_id, uint32_t flags) {
   if (!channel_.Send(msg).ok()) channel_open_ = false;
 }
 
-void Writer::Write(Level level, absl::string_view message) {
+void Writer::Write(Level level, absl::string_view message,
+                   const LogFields& fields) {
   if (!channel_open_) return;
   if (channel_.queued() >= kMaxQueuedLogs) {
     ++logs_dropped_;
@@ -205,7 +207,11 @@ void Writer::Write(Level level, absl::string_view message) {
   }
   ChannelMessage msg;
   msg.type = MsgType::kLog;
-  msg.flags = static_cast<uint32_t>(level);
+  msg.flags =
+      static_cast<uint32_t>(level) | (fields.client_uid ? kLogHasUid : 0);
+  msg.client_id = fields.client_id;
+  msg.uid = fields.client_uid.value_or(0);
+  msg.raw_path = fields.path;
   msg.path = logs_dropped_ == 0 ? std::string(message)
                                 : absl::StrFormat(
                                       "%s (%d earlier log lines of writer %d "
@@ -313,8 +319,8 @@ void Writer::OnAssign(ChannelMessage msg) {
   if (!file_) {
     if (int err = OpenTarget(); err != 0) {
       std::string emsg = FormatOsError(err, c.raw_path);
-      LogWarning("Client %d access denied for %s:\n%s", id,
-                 EscapeForLog(c.raw_path), emsg);
+      LogWarning({c.raw_path, id, {}}, "Client %d access denied for %s:\n%s",
+                 id, EscapeForLog(c.raw_path), emsg);
       SendMessage(c, emsg);
       Report(MsgType::kTaken, id);
       EndClient(id, Ending::kServerClosed);
@@ -329,9 +335,10 @@ void Writer::OnAssign(ChannelMessage msg) {
 void Writer::Confirm(Client& c) {
   uint64_t id = c.id;
   c.confirmed = true;
-  LogInfo("Client %d access confirmed for %s", id, EscapeForLog(path_));
-  LogInfo("New client %d (total: %d) for %s", id, clients_.size(),
+  LogInfo({c.raw_path, id, {}}, "Client %d access confirmed for %s", id,
           EscapeForLog(path_));
+  LogInfo({c.raw_path, id, {}}, "New client %d (total: %d) for %s", id,
+          clients_.size(), EscapeForLog(path_));
   // A client re-passed from a writer that died was told OK already: a
   // second OK arriving with BYE in one read makes offlog 0.3.1's close()
   // fail. The report follows the send at once, so that a writer dying
@@ -383,7 +390,7 @@ bool Writer::AdoptCredentials(const ChannelMessage& msg) {
 void Writer::OnClose() {
   if (file_) {
     file_.Reset();
-    LogInfo("Closed %s", EscapeForLog(path_));
+    LogInfo({path_, 0, {}}, "Closed %s", EscapeForLog(path_));
   }
   path_.clear();
 }
@@ -392,7 +399,8 @@ void Writer::OnReopen() {
   if (path_.empty()) return;
   UniqueFd old = std::move(file_);
   if (int err = OpenTarget(); err != 0) {
-    LogWarning("Failed to reopen %s: %s", EscapeForLog(path_), strerror(err));
+    LogWarning({path_, 0, {}}, "Failed to reopen %s: %s", EscapeForLog(path_),
+               strerror(err));
     file_ = std::move(old);
   }
 }
@@ -573,7 +581,8 @@ Drained Writer::ReadOnce(Client& c) {
   if (int err = WriteAll(data); err != 0) {
     stats_->write_errors++;
     std::string emsg = FormatOsError(err);
-    LogWarning("Failed to write to %s:\n%s", EscapeForLog(path_), emsg);
+    LogWarning({path_, c.id, {}}, "Failed to write to %s:\n%s",
+               EscapeForLog(path_), emsg);
     SendMessage(c, emsg);
     EndClient(c.id, Ending::kServerClosed);
     return Drained::kGone;
@@ -628,7 +637,7 @@ void Writer::CheckRotation() {
                  path_st.st_ino != open_st.st_ino ||
                  path_st.st_dev != open_st.st_dev;
   if (!rotated) return;
-  LogInfo("File rotation detected: %s", EscapeForLog(path_));
+  LogInfo({path_, 0, {}}, "File rotation detected: %s", EscapeForLog(path_));
   std::vector<uint64_t> to_drop;
   for (auto& [id, c] : clients_) {
     if (c.told_rotated) continue;

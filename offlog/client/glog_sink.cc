@@ -98,8 +98,8 @@ void GlogSink::send(google::LogSeverity severity, const char* /*full_filename*/,
 
 void GlogSink::WaitTillSent() {
   if (last_sent_severity != google::GLOG_FATAL) return;
-  absl::Status status = WaitWritten(
-      absl::Now() + absl::Milliseconds(options_.fatal_wait_ms));
+  absl::Status status =
+      WaitWritten(absl::Now() + absl::Milliseconds(options_.fatal_wait_ms));
   absl::MutexLock lock(&mu_);
   // Running out of time is not a write error.
   if (status_.ok() && !absl::IsDeadlineExceeded(status)) status_ = status;

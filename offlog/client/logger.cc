@@ -218,10 +218,9 @@ absl::Status Logger::WriteFile(absl::string_view record, absl::Time when) {
   // nothing can come between them.
   std::string after_gap;
   if (!lost_.empty()) {
-    after_gap = absl::StrCat(
-        FormatAt(when, LogLevel::kWarning, lost_.Message(options_.time_zone),
-                 false),
-        record);
+    after_gap = absl::StrCat(FormatAt(when, LogLevel::kWarning,
+                                      lost_.Message(options_.time_zone), false),
+                             record);
     record = after_gap;
   }
   uint64_t dropped = proxy_->dropped_writes();

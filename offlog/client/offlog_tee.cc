@@ -12,7 +12,8 @@
 // While the server does not keep up, up to N bytes (default 4 MiB) are
 // queued; beyond that --overflow decides: block (the default) waits for
 // room for up to --block-ms (default: the timeout) and then drops the
-// piece; drop drops it at once; fail stops with an error.
+// piece; drop drops it at once; fail stops with an error at once (what is
+// still queued is abandoned).
 //
 // Exits 0 once the server confirms that all of it is written; 1 with the
 // server's error on standard error if anything fails; 2 on a usage error;
@@ -191,7 +192,9 @@ int main(int argc, char** argv) {
   absl::Status status = Pump(*file, args->echo);
   uint64_t dropped_bytes = file->dropped_bytes();
   uint64_t dropped_writes = file->dropped_writes();
-  absl::Status closed = file->Close();
+  // After a failure, what is still queued is abandoned: no waiting.
+  absl::Status closed = file->Close(/*block_send=*/status.ok(),
+                                    /*block_close=*/status.ok());
   if (!status.ok()) return Fail(status);
   if (!closed.ok()) return Fail(closed);
   if (dropped_bytes == 0) return 0;

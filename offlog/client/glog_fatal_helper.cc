@@ -1,9 +1,10 @@
-// For glog_fatal_test: installs a GlogSink, logs one INFO line and then a
-// FATAL one, which makes glog abort.
+// For glog_fatal_test: installs a GlogSink, logs 1 MiB of INFO records (more
+// than the socket holds, so that some are still queued) and then a FATAL
+// one, which makes glog abort.
 //
 //   glog_fatal_helper SOCKET PATH TAG [FATAL_WAIT_MS]
 //
-// Writes "before TAG" and "fatal TAG" records to PATH through the server at
+// Writes "before TAG ..." and "fatal TAG" records to PATH through the server at
 // SOCKET, with GlogSinkOptions::fatal_wait_ms FATAL_WAIT_MS (default 20000;
 // 0 shows what happens without the wait). Exits 2 on a usage error or if
 // the sink cannot be installed; otherwise dies of SIGABRT.
@@ -12,6 +13,7 @@
 
 #include <cstdio>
 #include <memory>
+#include <string>
 
 #include "absl/status/statusor.h"
 #include "absl/strings/numbers.h"
@@ -37,6 +39,7 @@ int main(int argc, char** argv) {
     std::fprintf(stderr, "%s\n", sink.status().ToString().c_str());
     return 2;
   }
-  LOG(INFO) << "before " << argv[3];
+  const std::string filler(1000, '.');
+  for (int i = 0; i < 1024; ++i) LOG(INFO) << "before " << argv[3] << filler;
   LOG(FATAL) << "fatal " << argv[3];
 }

@@ -73,14 +73,16 @@ absl::Status GlogSink::Close() {
   // Outside mu_: glog holds its sink lock while calling send().
   if (installed) google::RemoveLogSink(this);
   absl::MutexLock lock(&mu_);
-  if (!file_.has_value()) return absl::OkStatus();
+  // Rotated-away files: WaitWritten() waits for them, Close() does not.
+  absl::Status retired = retired_.CloseAll(/*block_close=*/false);
+  if (!file_.has_value()) return retired;
   if (!lost_.empty()) {
     file_->Flush().IgnoreError();  // Room for the gap's line.
     WriteLostLine();
   }
   absl::Status status = file_->Close();
   file_.reset();
-  return status;
+  return status.ok() ? retired : status;
 }
 
 void GlogSink::send(google::LogSeverity severity, const char* /*full_filename*/,
@@ -107,6 +109,7 @@ void GlogSink::WaitTillSent() {
 
 absl::Status GlogSink::WaitWritten(absl::Time deadline) {
   absl::MutexLock lock(&mu_);
+  OFFLOG_RETURN_IF_ERROR(retired_.WaitWritten(deadline));
   if (!file_.has_value()) {
     return absl::FailedPreconditionError("the sink is closed");
   }
@@ -118,8 +121,9 @@ absl::Status GlogSink::Append(absl::string_view record, absl::Time when) {
   if (!file_.has_value()) return absl::OkStatus();
   OFFLOG_ASSIGN_OR_RETURN(bool rotated, file_->CheckRotated());
   if (rotated) {
-    absl::Status closed = file_->Close(/*block_send=*/true,
-                                       /*block_close=*/false);
+    WriteLostLine();  // The gap is in the old file.
+    // Blocks only if the socket is full.
+    absl::Status closed = retired_.Retire(*std::move(file_));
     ProxyFileOptions reopen = options_.file;
     reopen.block_open = false;
     absl::StatusOr<ProxyFile> file = ProxyFile::Open(path_, reopen);

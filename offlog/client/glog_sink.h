@@ -42,6 +42,7 @@
 #include "absl/time/time.h"
 #include "offlog/client/lost_records.h"
 #include "offlog/client/proxy_file.h"
+#include "offlog/client/retired_files.h"
 
 namespace offlog {
 
@@ -81,8 +82,9 @@ class GlogSink : public google::LogSink {
   void WaitTillSent() override ABSL_LOCKS_EXCLUDED(mu_);
 
   // Blocks until every record sent so far is in the file, or until
-  // `deadline`, as ProxyFile::WaitWritten(). Holds the sink's lock: other
-  // threads' LOG() calls wait meanwhile.
+  // `deadline`, as ProxyFile::WaitWritten() (records written before the
+  // sink followed a rotation included, as for Logger). Holds the sink's
+  // lock: other threads' LOG() calls wait meanwhile.
   absl::Status WaitWritten(absl::Time deadline) ABSL_LOCKS_EXCLUDED(mu_);
 
   // Records not written because the queue was full, since Install().
@@ -113,6 +115,7 @@ class GlogSink : public google::LogSink {
   absl::Status status_ ABSL_GUARDED_BY(mu_);
   bool installed_ ABSL_GUARDED_BY(mu_) = false;
   LostRecords lost_ ABSL_GUARDED_BY(mu_);
+  RetiredFiles retired_ ABSL_GUARDED_BY(mu_);
   uint64_t dropped_records_ ABSL_GUARDED_BY(mu_) = 0;
 };
 

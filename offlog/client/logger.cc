@@ -121,7 +121,10 @@ absl::Status Logger::OpenFile(bool block) {
 
 absl::Status Logger::Close(bool block_send, bool block_close) {
   local_.Reset();
-  if (!proxy_.has_value()) return absl::OkStatus();
+  // Files left behind by a rotation: WaitWritten() waits for them, Close()
+  // does not (it never did).
+  absl::Status retired = retired_.CloseAll(/*block_close=*/false);
+  if (!proxy_.has_value()) return retired;
   if (!lost_.empty()) {
     // Make room for the gap's line first; Close() reports a failure.
     if (block_send) proxy_->Flush().IgnoreError();
@@ -129,10 +132,20 @@ absl::Status Logger::Close(bool block_send, bool block_close) {
   }
   absl::Status status = proxy_->Close(block_send, block_close);
   proxy_.reset();
+  return status.ok() ? retired : status;
+}
+
+absl::Status Logger::RetireFile() {
+  local_.Reset();
+  if (!proxy_.has_value()) return absl::OkStatus();
+  if (!lost_.empty()) WriteLostLine().IgnoreError();
+  absl::Status status = retired_.Retire(*std::move(proxy_));
+  proxy_.reset();
   return status;
 }
 
 absl::Status Logger::WaitWritten(absl::Time deadline) {
+  OFFLOG_RETURN_IF_ERROR(retired_.WaitWritten(deadline));
   if (!proxy_.has_value()) {
     if (reopen_pending_) {
       return absl::FailedPreconditionError("the log file is not open");
@@ -206,7 +219,7 @@ absl::Status Logger::FollowRotation() {
   if (!rotated) return absl::OkStatus();
   // Blocks only if the socket is full; errors opening the file again arrive
   // on a later write.
-  absl::Status closed = Close(/*block_send=*/true, /*block_close=*/false);
+  absl::Status closed = RetireFile();
   absl::Status opened = OpenFile(/*block=*/false);
   reopen_pending_ = !opened.ok();
   return closed.ok() ? opened : closed;

@@ -61,6 +61,7 @@
 #include "absl/time/time.h"
 #include "offlog/client/lost_records.h"
 #include "offlog/client/proxy_file.h"
+#include "offlog/client/retired_files.h"
 #include "offlog/common/protocol.h"
 #include "offlog/common/unique_fd.h"
 
@@ -155,9 +156,9 @@ class Logger {
 
   // Blocks until every record written so far is in the file, or until
   // `deadline`, as ProxyFile::WaitWritten() (a pending "records lost" line
-  // is written first). OK at once for a local file or no file. Records
-  // written before the logger followed a rotation are not covered: they
-  // were handed to the server when it reopened, without waiting.
+  // is written first). Covers the records written to a file before the
+  // logger followed its rotation too (up to RetiredFiles::kMaxFiles
+  // rotations back). OK at once for a local file or no file.
   absl::Status WaitWritten(absl::Time deadline);
 
   // Records not written to the file because the queue was full, since
@@ -192,6 +193,9 @@ class Logger {
   absl::Status WriteLocal(absl::string_view record);
   // Writes the line for a pending gap on its own, if there is one.
   absl::Status WriteLostLine();
+  // Stops writing to the file before reopening it after a rotation: a
+  // ProxyFile is retired (blocking only if its socket is full).
+  absl::Status RetireFile();
 
   LoggerOptions options_;
   std::optional<LogLevel> min_level_;
@@ -200,6 +204,7 @@ class Logger {
   bool reopen_pending_ = false;
   LostRecords lost_;
   uint64_t dropped_records_ = 0;
+  RetiredFiles retired_;
 };
 
 }  // namespace offlog

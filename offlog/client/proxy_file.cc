@@ -124,6 +124,8 @@ ProxyFile::ProxyFile(ProxyFile&& other) noexcept
       queue_(std::move(other.queue_)),
       recv_buf_(std::move(other.recv_buf_)),
       rotated_(other.rotated_),
+      sending_finished_(other.sending_finished_),
+      bye_(other.bye_),
       error_(std::move(other.error_)) {}
 
 ProxyFile& ProxyFile::operator=(ProxyFile&& other) noexcept {
@@ -139,6 +141,8 @@ ProxyFile& ProxyFile::operator=(ProxyFile&& other) noexcept {
     queue_ = std::move(other.queue_);
     recv_buf_ = std::move(other.recv_buf_);
     rotated_ = other.rotated_;
+    sending_finished_ = other.sending_finished_;
+    bye_ = other.bye_;
     error_ = std::move(other.error_);
   }
   return *this;
@@ -175,7 +179,7 @@ absl::StatusOr<ProxyFile> ProxyFile::Open(absl::string_view path,
 }
 
 absl::Status ProxyFile::Write(absl::string_view data) {
-  if (!fd_.valid()) return ClosedStatus();
+  if (!fd_.valid() || sending_finished_) return ClosedStatus();
   if (!queue_.empty()) {
     OFFLOG_RETURN_IF_ERROR(SendQueued());
     if (!queue_.empty() && !HasRoomFor(data.size())) {
@@ -296,6 +300,7 @@ absl::Status ProxyFile::WaitWritten(absl::Time deadline) {
   for (;;) {
     OFFLOG_RETURN_IF_ERROR(SendQueued());
     OFFLOG_RETURN_IF_ERROR(ReadPendingMessages());
+    if (bye_) return absl::OkStatus();  // After FinishSending().
     if (queue_.empty()) {
       OFFLOG_ASSIGN_OR_RETURN(int unread, UnreadByServer());
       // A writer that fails sends its error and then closes the socket,
@@ -344,10 +349,15 @@ absl::Status ProxyFile::ReadPendingMessages() {
   for (;;) {
     absl::StatusOr<std::optional<std::string>> msg =
         ReadMessage(absl::InfinitePast());
-    if (!msg.ok()) return Fail(msg.status());
+    if (!msg.ok()) {
+      if (bye_) return absl::OkStatus();  // The server's end after BYE.
+      return Fail(msg.status());
+    }
     if (!msg->has_value()) return absl::OkStatus();
     if (**msg == kMsgRotated) {
       rotated_ = true;
+    } else if (**msg == kMsgBye && sending_finished_) {
+      bye_ = true;
     } else if (**msg != kMsgOk) {
       return Fail(StatusFromServerError(**msg));
     }
@@ -378,6 +388,17 @@ absl::Status ProxyFile::FailSend(int err) {
   return Fail(OsErrorStatus(err));
 }
 
+absl::Status ProxyFile::FinishSending() {
+  if (!fd_.valid() || sending_finished_) return ClosedStatus();
+  absl::Status status = FlushUntil(absl::Now() + timeout(), " on close()");
+  if (status.ok() && ::shutdown(fd_.get(), SHUT_WR) != 0) {
+    status = OsErrorStatus(errno);
+  }
+  if (!status.ok()) return Fail(status);
+  sending_finished_ = true;
+  return absl::OkStatus();
+}
+
 absl::Status ProxyFile::ClosedStatus() const {
   if (!error_.ok()) return error_;
   return absl::FailedPreconditionError("I/O operation on closed ProxyFile");
@@ -401,12 +422,16 @@ absl::Status ProxyFile::Close(bool block_send, bool block_close) {
 }
 
 absl::Status ProxyFile::FinishClose(bool block_send, bool block_close) {
-  if (block_send) {
+  if (sending_finished_) {
+    if (!block_close || bye_) return absl::OkStatus();
+  } else if (block_send) {
     OFFLOG_RETURN_IF_ERROR(FlushUntil(absl::Now() + timeout(), " on close()"));
   } else {
     OFFLOG_RETURN_IF_ERROR(SendQueued());
   }
-  if (::shutdown(fd_.get(), SHUT_WR) != 0) return OsErrorStatus(errno);
+  if (!sending_finished_ && ::shutdown(fd_.get(), SHUT_WR) != 0) {
+    return OsErrorStatus(errno);
+  }
   if (!block_close) return absl::OkStatus();
   absl::Time deadline = absl::Now() + timeout();
   for (;;) {

@@ -153,6 +153,16 @@ class ProxyFile {
   // the socket. DeadlineExceeded if that does not happen in time.
   absl::Status Flush();
 
+  // Ends the sending side as Close(/*block_send=*/true, false) does (sends
+  // the queue, blocking for up to the timeout, then shuts the socket down
+  // for writing) but keeps the connection to hear the server's goodbye, for
+  // callers that reopen the path and still want to know when this file's
+  // data is written. Afterwards Write() fails with FailedPrecondition,
+  // WaitWritten() returns OK once the server has written everything, and
+  // Close() ends the connection (waiting for the goodbye if asked to).
+  // On an error the connection is closed and the error returned.
+  absl::Status FinishSending();
+
   // Ends the connection. With `block_send`, first blocks for up to the
   // timeout sending queued data (otherwise sends only what it can without
   // blocking); with `block_close`, then waits for up to the timeout for the
@@ -168,8 +178,8 @@ class ProxyFile {
   uint64_t dropped_bytes() const { return dropped_bytes_; }
   uint64_t dropped_writes() const { return dropped_writes_; }
 
-  // False once closed, whether by Close() or by an error.
-  bool is_open() const { return fd_.valid(); }
+  // False once closed, whether by Close(), FinishSending() or an error.
+  bool is_open() const { return fd_.valid() && !sending_finished_; }
 
  private:
   ProxyFile(UniqueFd fd, const ProxyFileOptions& options);
@@ -198,7 +208,8 @@ class ProxyFile {
   // `deadline`; nullopt when none arrived in time.
   absl::StatusOr<std::optional<std::string>> ReadMessage(absl::Time deadline);
   // Handles the messages already received: OK is ignored, ROTATED noted,
-  // and an error closes the connection and is returned.
+  // BYE (after FinishSending()) noted, and an error closes the connection
+  // and is returned.
   absl::Status ReadPendingMessages();
   // Called when send() failed with `err`: closes the connection and returns
   // the error the server sent, or `err` as Python would report it.
@@ -222,6 +233,8 @@ class ProxyFile {
   ByteQueue queue_;
   std::string recv_buf_;
   bool rotated_ = false;
+  bool sending_finished_ = false;  // FinishSending() shut the socket down.
+  bool bye_ = false;               // The server said goodbye.
   absl::Status error_;  // Why the connection was closed, if by an error.
 };
 

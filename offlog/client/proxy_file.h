@@ -138,6 +138,9 @@ class ProxyFile {
   // newline is held back in the socket for up to --line-hold-ms, so
   // WaitWritten() returns only after that.
   //
+  // Nothing announces that the server has read the socket, so it polls:
+  // every millisecond at first, backing off to every 16 ms.
+  //
   // Returns OK; DeadlineExceeded if `deadline` passes first (nothing is
   // lost: the data is still queued or in the socket); or the server's error
   // (a failed write, the server shutting down), never OK, once the server

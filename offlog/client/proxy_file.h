@@ -130,9 +130,10 @@ class ProxyFile {
   // Blocks until every byte accepted by Write() so far has been written to
   // the file by the server, or until `deadline`: sends the queue, then
   // waits until the server has read everything from the socket (SIOCOUTQ).
-  // offlogd takes bytes out of the socket only once they are in the file,
-  // so then they are in the file. (The Python original reads before it
-  // writes: against it, OK means only "received by the server".)
+  // offlogd (with --peek-reads or --atomic-lines, its defaults) takes bytes
+  // out of the socket only once they are in the file, so then they are in
+  // the file. (The Python original, and offlogd with neither, reads before
+  // it writes: against them, OK means only "received by the server".)
   //
   // With offlogd's --atomic-lines (the default) a last line without its
   // newline is held back in the socket for up to --line-hold-ms, so

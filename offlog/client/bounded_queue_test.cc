@@ -107,6 +107,20 @@ class FifoDrain {
   std::thread thread_;
 };
 
+// Reads the FIFO on into *got until it ends with `end` (or kDeadline).
+void ReadFifoUntil(int fd, absl::string_view end, std::string* got) {
+  absl::Time deadline = absl::Now() + kDeadline;
+  char buf[65536];
+  while (!absl::EndsWith(*got, end) && absl::Now() < deadline) {
+    ssize_t n = ::read(fd, buf, sizeof(buf));
+    if (n > 0) got->append(buf, static_cast<size_t>(n));
+    if (n <= 0) {
+      struct pollfd pfd = {fd, POLLIN, 0};
+      ::poll(&pfd, 1, 100);
+    }
+  }
+}
+
 class BoundedQueueTest : public ::testing::Test {
  protected:
   static void SetUpTestSuite() {
@@ -385,16 +399,7 @@ TEST_F(LoggerGapTest, LostLineMarksEachGapInPlace) {
   drain.SetWant(0);  // Stop once the content below is complete.
   std::string got = drain.Join();
   // SetWant(0) made Join() return what had arrived; read the rest.
-  absl::Time deadline = absl::Now() + kDeadline;
-  char buf[65536];
-  while (!got.ends_with(expected_end) && absl::Now() < deadline) {
-    ssize_t n = ::read(reader.get(), buf, sizeof(buf));
-    if (n > 0) got.append(buf, static_cast<size_t>(n));
-    if (n <= 0) {
-      struct pollfd pfd = {reader.get(), POLLIN, 0};
-      ::poll(&pfd, 1, 100);
-    }
-  }
+  ReadFifoUntil(reader.get(), expected_end, &got);
   ExpectGapsMarked(got, kept, &TimeText);
 }
 
@@ -417,17 +422,8 @@ TEST_F(BoundedQueueTest, GlogSinkMarksTheGap) {
   EXPECT_EQ((*sink)->dropped_records(), dropped);
   drain.SetWant(0);
   std::string got = drain.Join();
-  char buf[65536];
-  absl::Time deadline = absl::Now() + kDeadline;
-  std::string last = absl::StrCat("] glog record ", i - 1, "\n");
-  while (!got.ends_with(last) && absl::Now() < deadline) {
-    ssize_t n = ::read(reader.get(), buf, sizeof(buf));
-    if (n > 0) got.append(buf, static_cast<size_t>(n));
-    if (n <= 0) {
-      struct pollfd pfd = {reader.get(), POLLIN, 0};
-      ::poll(&pfd, 1, 100);
-    }
-  }
+  ReadFifoUntil(reader.get(), absl::StrCat("] glog record ", i - 1, "\n"),
+                &got);
   std::regex lost(
       "W\\d{8} [0-9:.]+ +\\d+ glog_sink\\.cc:\\d+\\] offlog: (\\d+) records "
       "lost between [0-9: .-]+ and [0-9: .-]+ \\(the client's queue was "

@@ -14,11 +14,22 @@
 // --minloglevel, whatever --logtostderr and --stderrthreshold say. It is
 // thread-safe. It follows rotations as Logger does. A write error cannot be
 // reported from inside LOG(); the first one is kept for status().
+//
+// Records queue in the client up to ProxyFileOptions::max_queued_bytes;
+// beyond that the overflow policy decides (by default they are dropped,
+// whole), and the next record written is preceded by one glog WARNING line
+// saying how many were lost and between which times.
+//
+// Before glog aborts on a FATAL record it calls WaitTillSent(); the sink
+// then waits, for up to GlogSinkOptions::fatal_wait_ms, until the record is
+// in the file (ProxyFile::WaitWritten()), so that the reason for the crash
+// is in the log.
 #ifndef OFFLOG_CLIENT_GLOG_SINK_H_
 #define OFFLOG_CLIENT_GLOG_SINK_H_
 
 #include <glog/logging.h>
 
+#include <cstdint>
 #include <memory>
 #include <optional>
 #include <string>
@@ -28,20 +39,33 @@
 #include "absl/status/statusor.h"
 #include "absl/strings/string_view.h"
 #include "absl/synchronization/mutex.h"
+#include "absl/time/time.h"
+#include "offlog/client/lost_records.h"
 #include "offlog/client/proxy_file.h"
+#include "offlog/client/retired_files.h"
 
 namespace offlog {
+
+struct GlogSinkOptions {
+  // The connection to the server, the queue's bound and overflow policy.
+  ProxyFileOptions file;
+  // How long, in milliseconds, WaitTillSent() waits after a FATAL record
+  // for it to be in the file before glog goes on to abort.
+  int fatal_wait_ms = 2000;
+};
 
 class GlogSink : public google::LogSink {
  public:
   // Opens `path` through the server (as ProxyFile::Open()) and registers
   // the sink with glog; destroying it unregisters it and closes the file.
   static absl::StatusOr<std::unique_ptr<GlogSink>> Install(
+      absl::string_view path, const GlogSinkOptions& options);
+  static absl::StatusOr<std::unique_ptr<GlogSink>> Install(
       absl::string_view path, const ProxyFileOptions& options = {});
 
   // Use Install().
   struct PrivateTag {};
-  GlogSink(PrivateTag, std::string absolute_path, ProxyFileOptions options,
+  GlogSink(PrivateTag, std::string absolute_path, GlogSinkOptions options,
            ProxyFile file);
   ~GlogSink() override;
 
@@ -51,6 +75,21 @@ class GlogSink : public google::LogSink {
             const google::LogMessageTime& time, const char* message,
             size_t message_len) override;
 
+  // google::LogSink: glog calls it after each record, in the thread that
+  // logged it, and before aborting on a FATAL one. After a FATAL record,
+  // waits as WaitWritten() for up to fatal_wait_ms; otherwise returns at
+  // once.
+  void WaitTillSent() override ABSL_LOCKS_EXCLUDED(mu_);
+
+  // Blocks until every record sent so far is in the file, or until
+  // `deadline`, as ProxyFile::WaitWritten() (records written before the
+  // sink followed a rotation included, as for Logger). Holds the sink's
+  // lock: other threads' LOG() calls wait meanwhile.
+  absl::Status WaitWritten(absl::Time deadline) ABSL_LOCKS_EXCLUDED(mu_);
+
+  // Records not written because the queue was full, since Install().
+  uint64_t dropped_records() const ABSL_LOCKS_EXCLUDED(mu_);
+
   // Unregisters the sink and closes the file as ProxyFile::Close().
   absl::Status Close() ABSL_LOCKS_EXCLUDED(mu_);
 
@@ -58,16 +97,26 @@ class GlogSink : public google::LogSink {
   absl::Status status() const ABSL_LOCKS_EXCLUDED(mu_);
 
  private:
-  // Appends `record`, reopening the file first if it was rotated.
-  absl::Status Append(absl::string_view record)
+  // Appends `record`, made at `when`, reopening the file first if it was
+  // rotated.
+  absl::Status Append(absl::string_view record, absl::Time when)
       ABSL_EXCLUSIVE_LOCKS_REQUIRED(mu_);
+  // Writes `record`, after the line for a pending gap; notes the record as
+  // lost if it is dropped.
+  absl::Status WriteRecord(absl::string_view record, absl::Time when)
+      ABSL_EXCLUSIVE_LOCKS_REQUIRED(mu_);
+  // Writes the line for a pending gap on its own, if there is one.
+  void WriteLostLine() ABSL_EXCLUSIVE_LOCKS_REQUIRED(mu_);
 
   const std::string path_;
-  const ProxyFileOptions options_;
+  const GlogSinkOptions options_;
   mutable absl::Mutex mu_;
   std::optional<ProxyFile> file_ ABSL_GUARDED_BY(mu_);
   absl::Status status_ ABSL_GUARDED_BY(mu_);
   bool installed_ ABSL_GUARDED_BY(mu_) = false;
+  LostRecords lost_ ABSL_GUARDED_BY(mu_);
+  RetiredFiles retired_ ABSL_GUARDED_BY(mu_);
+  uint64_t dropped_records_ ABSL_GUARDED_BY(mu_) = 0;
 };
 
 }  // namespace offlog

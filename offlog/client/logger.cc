@@ -111,6 +111,9 @@ absl::Status Logger::OpenFile(bool block) {
   proxy_options.socket_path = options_.offlog_socket_path;
   proxy_options.timeout_ms = options_.offlog_timeout_ms;
   proxy_options.block_open = block;
+  proxy_options.max_queued_bytes = options_.offlog_max_queued_bytes;
+  proxy_options.overflow_policy = options_.offlog_overflow_policy;
+  proxy_options.overflow_block_ms = options_.offlog_overflow_block_ms;
   OFFLOG_ASSIGN_OR_RETURN(proxy_,
                           ProxyFile::Open(options_.filepath, proxy_options));
   return absl::OkStatus();
@@ -118,17 +121,54 @@ absl::Status Logger::OpenFile(bool block) {
 
 absl::Status Logger::Close(bool block_send, bool block_close) {
   local_.Reset();
-  if (!proxy_.has_value()) return absl::OkStatus();
+  // Files left behind by a rotation: WaitWritten() waits for them, Close()
+  // does not (it never did).
+  absl::Status retired = retired_.CloseAll(/*block_close=*/false);
+  if (!proxy_.has_value()) return retired;
+  if (!lost_.empty()) {
+    // Make room for the gap's line first; Close() reports a failure.
+    if (block_send) proxy_->Flush().IgnoreError();
+    WriteLostLine().IgnoreError();
+  }
   absl::Status status = proxy_->Close(block_send, block_close);
+  proxy_.reset();
+  return status.ok() ? retired : status;
+}
+
+absl::Status Logger::RetireFile() {
+  local_.Reset();
+  if (!proxy_.has_value()) return absl::OkStatus();
+  if (!lost_.empty()) WriteLostLine().IgnoreError();
+  absl::Status status = retired_.Retire(*std::move(proxy_));
   proxy_.reset();
   return status;
 }
 
+absl::Status Logger::WaitWritten(absl::Time deadline) {
+  OFFLOG_RETURN_IF_ERROR(retired_.WaitWritten(deadline));
+  if (!proxy_.has_value()) {
+    if (reopen_pending_) {
+      return absl::FailedPreconditionError("the log file is not open");
+    }
+    return absl::OkStatus();
+  }
+  // If the line does not fit now, it goes before the next record; a
+  // failed connection is reported by WaitWritten().
+  WriteLostLine().IgnoreError();
+  return proxy_->WaitWritten(deadline);
+}
+
 std::string Logger::Format(LogLevel level, absl::string_view message,
                            bool with_exception) const {
+  return FormatAt(options_.clock(), level, message, with_exception);
+}
+
+std::string Logger::FormatAt(absl::Time when, LogLevel level,
+                             absl::string_view message,
+                             bool with_exception) const {
   std::string record =
-      absl::StrCat(FormatRecordPrefix(options_.clock(), options_.time_zone,
-                                      options_.name, LogLevelName(level)),
+      absl::StrCat(FormatRecordPrefix(when, options_.time_zone, options_.name,
+                                      LogLevelName(level)),
                    message, "\n");
   if (with_exception) record += CurrentExceptionLine();
   return record;
@@ -138,10 +178,11 @@ absl::Status Logger::Emit(LogLevel level, absl::string_view message,
                           bool with_exception) {
   if (!Enabled(level)) return absl::OkStatus();
   absl::Status status = FollowRotation();
-  std::string record = Format(level, message, with_exception);
+  absl::Time now = options_.clock();
+  std::string record = FormatAt(now, level, message, with_exception);
   if (status.ok() && options_.file_level.has_value() &&
       level >= *options_.file_level) {
-    status = WriteFile(record);
+    status = WriteFile(record, now);
   }
   if (options_.stderr_level.has_value() && level >= *options_.stderr_level) {
     WriteConsole(stderr, record);
@@ -178,14 +219,44 @@ absl::Status Logger::FollowRotation() {
   if (!rotated) return absl::OkStatus();
   // Blocks only if the socket is full; errors opening the file again arrive
   // on a later write.
-  absl::Status closed = Close(/*block_send=*/true, /*block_close=*/false);
+  absl::Status closed = RetireFile();
   absl::Status opened = OpenFile(/*block=*/false);
   reopen_pending_ = !opened.ok();
   return closed.ok() ? opened : closed;
 }
 
-absl::Status Logger::WriteFile(absl::string_view record) {
-  if (proxy_.has_value()) return proxy_->Write(record);
+absl::Status Logger::WriteFile(absl::string_view record, absl::Time when) {
+  if (!proxy_.has_value()) return WriteLocal(record);
+  // The gap's line and the first record after it go in one write, so that
+  // nothing can come between them.
+  std::string after_gap;
+  if (!lost_.empty()) {
+    after_gap = absl::StrCat(FormatAt(when, LogLevel::kWarning,
+                                      lost_.Message(options_.time_zone), false),
+                             record);
+    record = after_gap;
+  }
+  uint64_t dropped = proxy_->dropped_writes();
+  absl::Status status = proxy_->Write(record);
+  if (proxy_->dropped_writes() != dropped) {
+    lost_.Add(when);
+    ++dropped_records_;
+  } else if (status.ok()) {
+    lost_.Clear();
+  }
+  return status;
+}
+
+absl::Status Logger::WriteLostLine() {
+  if (lost_.empty() || !proxy_.has_value()) return absl::OkStatus();
+  uint64_t dropped = proxy_->dropped_writes();
+  absl::Status status = proxy_->Write(
+      Format(LogLevel::kWarning, lost_.Message(options_.time_zone)));
+  if (proxy_->dropped_writes() == dropped && status.ok()) lost_.Clear();
+  return status;
+}
+
+absl::Status Logger::WriteLocal(absl::string_view record) {
   if (!HasFile()) return absl::OkStatus();
   if (!local_.valid()) {
     return absl::FailedPreconditionError("I/O operation on closed file");

@@ -33,10 +33,23 @@
 // that the file was rotated, the logger closes it (blocking only if the
 // socket is full) and reopens it without blocking.
 //
+// The file's records queue in the client while the server cannot take them,
+// up to offlog_max_queued_bytes; beyond that the policy decides (by default
+// they are dropped, whole). After a gap, the next record written to the
+// file is preceded by one WARNING record saying how many records were lost
+// and between which times, e.g.
+//
+//   [2023-07-03 10:12:55.002 my app WARNING] offlog: 12 records lost
+//   between 2023-07-03 10:12:54.796 and 2023-07-03 10:12:55.001 (the
+//   client's queue was full)
+//
+// (on one line). WaitWritten() returns once the records are in the file.
+//
 // A Logger is not thread-safe: give each thread its own, or guard one.
 #ifndef OFFLOG_CLIENT_LOGGER_H_
 #define OFFLOG_CLIENT_LOGGER_H_
 
+#include <cstdint>
 #include <functional>
 #include <optional>
 #include <string>
@@ -46,7 +59,9 @@
 #include "absl/strings/str_format.h"
 #include "absl/strings/string_view.h"
 #include "absl/time/time.h"
+#include "offlog/client/lost_records.h"
 #include "offlog/client/proxy_file.h"
+#include "offlog/client/retired_files.h"
 #include "offlog/common/protocol.h"
 #include "offlog/common/unique_fd.h"
 
@@ -79,6 +94,12 @@ struct LoggerOptions {
   // in ProxyFileOptions.
   std::string offlog_socket_path = std::string(kDefaultSocketPath);
   int offlog_timeout_ms = kDefaultTimeoutMs;
+  // The bound on records queued in this process and what happens to those
+  // beyond it, as ProxyFileOptions' max_queued_bytes, overflow_policy and
+  // overflow_block_ms. A record is queued whole or dropped whole.
+  size_t offlog_max_queued_bytes = kDefaultMaxQueuedBytes;
+  OverflowPolicy offlog_overflow_policy = OverflowPolicy::kDrop;
+  int offlog_overflow_block_ms = kDefaultTimeoutMs;
   // Where record times come from, and their time zone. For tests.
   std::function<absl::Time()> clock = absl::Now;
   absl::TimeZone time_zone = absl::LocalTimeZone();
@@ -133,8 +154,19 @@ class Logger {
   std::string Format(LogLevel level, absl::string_view message,
                      bool with_exception = false) const;
 
+  // Blocks until every record written so far is in the file, or until
+  // `deadline`, as ProxyFile::WaitWritten() (a pending "records lost" line
+  // is written first). Covers the records written to a file before the
+  // logger followed its rotation too (up to RetiredFiles::kMaxFiles
+  // rotations back). OK at once for a local file or no file.
+  absl::Status WaitWritten(absl::Time deadline);
+
+  // Records not written to the file because the queue was full, since
+  // Open(). Never reset.
+  uint64_t dropped_records() const { return dropped_records_; }
+
   // Closes the file, as ProxyFile::Close() (the flags are ignored for a
-  // local file). Idempotent.
+  // local file), after writing a pending "records lost" line. Idempotent.
   absl::Status Close(bool block_send = true, bool block_close = true);
 
  private:
@@ -153,13 +185,26 @@ class Logger {
   // Reopens the file if it was rotated, or if reopening it failed earlier.
   absl::Status FollowRotation();
   absl::StatusOr<bool> LocalFileRotated() const;
-  absl::Status WriteFile(absl::string_view record);
+  std::string FormatAt(absl::Time when, LogLevel level,
+                       absl::string_view message, bool with_exception) const;
+  // Writes `record`, made at `when`, to the file, after the line for a
+  // pending gap; notes the record as lost if it is dropped.
+  absl::Status WriteFile(absl::string_view record, absl::Time when);
+  absl::Status WriteLocal(absl::string_view record);
+  // Writes the line for a pending gap on its own, if there is one.
+  absl::Status WriteLostLine();
+  // Stops writing to the file before reopening it after a rotation: a
+  // ProxyFile is retired (blocking only if its socket is full).
+  absl::Status RetireFile();
 
   LoggerOptions options_;
   std::optional<LogLevel> min_level_;
   std::optional<ProxyFile> proxy_;
   UniqueFd local_;
   bool reopen_pending_ = false;
+  LostRecords lost_;
+  uint64_t dropped_records_ = 0;
+  RetiredFiles retired_;
 };
 
 }  // namespace offlog

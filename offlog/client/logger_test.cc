@@ -188,5 +188,53 @@ TEST_F(LoggerFileTest, ThroughServerFollowsRotatedByReopeningWithoutBlocking) {
   EXPECT_EQ(second_data, "[2023-07-03 10:12:54.796 INFO] two\n");
 }
 
+TEST_F(LoggerFileTest, WaitWrittenCoversTheFileBeforeARotation) {
+  std::string socket_path = dir_->path() + "/s.sock";
+  absl::StatusOr<TestListener> listener = TestListener::Create(socket_path);
+  ASSERT_TRUE(listener.ok()) << listener.status();
+  absl::Notification rotated, second_read, release;
+  std::string first_data, second_data;
+  std::thread peer([&] {
+    absl::StatusOr<PeerConnection> first = listener->Accept(kLong);
+    ASSERT_TRUE(first.ok()) << first.status();
+    ASSERT_TRUE(first->ReadHandshake(kLong).ok());
+    ASSERT_TRUE(first->SendMessage("OK").ok());
+    // "one" arrives and stays unread, like data not yet written.
+    ASSERT_TRUE(first->WaitReadable(kLong));
+    ASSERT_TRUE(first->SendMessage("ROTATED").ok());
+    rotated.Notify();
+    absl::StatusOr<PeerConnection> second = listener->Accept(kLong);
+    ASSERT_TRUE(second.ok()) << second.status();
+    ASSERT_TRUE(second->ReadHandshake(kLong).ok());
+    ASSERT_TRUE(second->SendMessage("OK").ok());
+    second_data = *second->ReadExactly(35, kLong);
+    second_read.Notify();
+    release.WaitForNotificationWithTimeout(kLong);
+    first_data = *first->ReadToEnd(kLong);  // The logger shut it down.
+    ASSERT_TRUE(first->SendMessage("BYE").ok());
+    second_data += *second->ReadToEnd(kLong);
+    ASSERT_TRUE(second->SendMessage("BYE").ok());
+  });
+  LoggerOptions options = Fixed("");
+  options.filepath = "/var/log/app.log";
+  options.offlog_socket_path = socket_path;
+  absl::StatusOr<Logger> logger = Logger::Open(options);
+  ASSERT_TRUE(logger.ok()) << logger.status();
+  EXPECT_TRUE(logger->Info("one").ok());
+  ASSERT_TRUE(rotated.WaitForNotificationWithTimeout(kLong));
+  EXPECT_TRUE(logger->Info("two").ok());  // Follows the rotation.
+  ASSERT_TRUE(second_read.WaitForNotificationWithTimeout(kLong));
+  // "two" is read, "one" in the file left behind is not.
+  absl::Status pending =
+      logger->WaitWritten(absl::Now() + absl::Milliseconds(100));
+  EXPECT_TRUE(absl::IsDeadlineExceeded(pending)) << pending;
+  release.Notify();
+  EXPECT_TRUE(logger->WaitWritten(absl::Now() + kLong).ok());
+  EXPECT_TRUE(logger->Close().ok());
+  peer.join();
+  EXPECT_EQ(first_data, "[2023-07-03 10:12:54.796 INFO] one\n");
+  EXPECT_EQ(second_data, "[2023-07-03 10:12:54.796 INFO] two\n");
+}
+
 }  // namespace
 }  // namespace offlog

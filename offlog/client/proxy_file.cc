@@ -1,10 +1,13 @@
 #include "offlog/client/proxy_file.h"
 
+#include <linux/sockios.h>
 #include <poll.h>
+#include <sys/ioctl.h>
 #include <sys/socket.h>
 #include <sys/time.h>
 #include <sys/un.h>
 
+#include <algorithm>
 #include <cerrno>
 #include <cmath>
 #include <utility>
@@ -25,6 +28,12 @@ constexpr size_t kRecvChunk = 4096;
 // An errno as the original client would raise it: "<Class>: [Errno N] ...".
 absl::Status OsErrorStatus(int err) {
   return StatusFromServerError(FormatOsError(err));
+}
+
+absl::Status BlockTimeout(int block_ms, size_t n) {
+  return absl::DeadlineExceededError(absl::StrFormat(
+      "offlog client queue still full after %d ms; %d bytes dropped", block_ms,
+      n));
 }
 
 absl::Status NoResponse() {
@@ -77,15 +86,46 @@ absl::StatusOr<UniqueFd> Connect(const ProxyFileOptions& options) {
 
 }  // namespace
 
-ProxyFile::ProxyFile(UniqueFd fd, int timeout_ms)
-    : fd_(std::move(fd)), timeout_ms_(timeout_ms) {}
+absl::string_view OverflowPolicyName(OverflowPolicy policy) {
+  switch (policy) {
+    case OverflowPolicy::kDrop:
+      return "drop";
+    case OverflowPolicy::kFail:
+      return "fail";
+    case OverflowPolicy::kBlock:
+      return "block";
+  }
+  return "unknown";
+}
+
+std::optional<OverflowPolicy> ParseOverflowPolicy(absl::string_view name) {
+  for (OverflowPolicy policy :
+       {OverflowPolicy::kDrop, OverflowPolicy::kFail, OverflowPolicy::kBlock}) {
+    if (name == OverflowPolicyName(policy)) return policy;
+  }
+  return std::nullopt;
+}
+
+ProxyFile::ProxyFile(UniqueFd fd, const ProxyFileOptions& options)
+    : fd_(std::move(fd)),
+      timeout_ms_(options.timeout_ms),
+      max_queued_bytes_(options.max_queued_bytes),
+      overflow_policy_(options.overflow_policy),
+      overflow_block_ms_(options.overflow_block_ms) {}
 
 ProxyFile::ProxyFile(ProxyFile&& other) noexcept
     : fd_(std::move(other.fd_)),
       timeout_ms_(other.timeout_ms_),
+      max_queued_bytes_(other.max_queued_bytes_),
+      overflow_policy_(other.overflow_policy_),
+      overflow_block_ms_(other.overflow_block_ms_),
+      dropped_bytes_(other.dropped_bytes_),
+      dropped_writes_(other.dropped_writes_),
       queue_(std::move(other.queue_)),
       recv_buf_(std::move(other.recv_buf_)),
       rotated_(other.rotated_),
+      sending_finished_(other.sending_finished_),
+      bye_(other.bye_),
       error_(std::move(other.error_)) {}
 
 ProxyFile& ProxyFile::operator=(ProxyFile&& other) noexcept {
@@ -93,9 +133,16 @@ ProxyFile& ProxyFile::operator=(ProxyFile&& other) noexcept {
     Close().IgnoreError();
     fd_ = std::move(other.fd_);
     timeout_ms_ = other.timeout_ms_;
+    max_queued_bytes_ = other.max_queued_bytes_;
+    overflow_policy_ = other.overflow_policy_;
+    overflow_block_ms_ = other.overflow_block_ms_;
+    dropped_bytes_ = other.dropped_bytes_;
+    dropped_writes_ = other.dropped_writes_;
     queue_ = std::move(other.queue_);
     recv_buf_ = std::move(other.recv_buf_);
     rotated_ = other.rotated_;
+    sending_finished_ = other.sending_finished_;
+    bye_ = other.bye_;
     error_ = std::move(other.error_);
   }
   return *this;
@@ -111,7 +158,7 @@ absl::StatusOr<ProxyFile> ProxyFile::Open(absl::string_view path,
   OFFLOG_ASSIGN_OR_RETURN(std::string handshake, AbsolutePath(path));
   handshake.push_back('\0');
   OFFLOG_ASSIGN_OR_RETURN(UniqueFd fd, Connect(options));
-  ProxyFile file(std::move(fd), options.timeout_ms);
+  ProxyFile file(std::move(fd), options);
   absl::Status status = file.Write(handshake);
   if (status.ok() && options.block_open) {
     absl::StatusOr<std::optional<std::string>> reply =
@@ -132,26 +179,75 @@ absl::StatusOr<ProxyFile> ProxyFile::Open(absl::string_view path,
 }
 
 absl::Status ProxyFile::Write(absl::string_view data) {
-  if (!fd_.valid()) return ClosedStatus();
+  if (!fd_.valid() || sending_finished_) return ClosedStatus();
   if (!queue_.empty()) {
     OFFLOG_RETURN_IF_ERROR(SendQueued());
+    if (!queue_.empty() && !HasRoomFor(data.size())) {
+      if (overflow_policy_ != OverflowPolicy::kBlock) {
+        return Overflow(data.size());
+      }
+      absl::Time deadline =
+          absl::Now() + absl::Milliseconds(overflow_block_ms_);
+      OFFLOG_ASSIGN_OR_RETURN(bool room, WaitForRoom(data.size(), deadline));
+      if (!room) return Overflow(data.size());
+    }
     if (!queue_.empty()) {
       queue_.Append(data);
       return absl::OkStatus();
     }
   }
+  return SendOrQueue(data);
+}
+
+absl::Status ProxyFile::SendOrQueue(absl::string_view data) {
+  const size_t size = data.size();
+  std::optional<absl::Time> deadline;  // Set by kBlock's first wait.
   while (!data.empty()) {
     ssize_t sent = ::send(fd_.get(), data.data(), data.size(), kSendFlags);
     if (sent >= 0) {
       data.remove_prefix(static_cast<size_t>(sent));
-    } else if (errno == EAGAIN || errno == EWOULDBLOCK) {
+      continue;
+    }
+    if (errno == EINTR) continue;
+    if (errno != EAGAIN && errno != EWOULDBLOCK) return FailSend(errno);
+    // Once part of `data` is sent the rest is queued, even past the bound:
+    // cutting it would tear a record.
+    if (data.size() < size || HasRoomFor(size)) {
       queue_.Append(data);
       break;
-    } else if (errno != EINTR) {
-      return FailSend(errno);
     }
+    if (overflow_policy_ != OverflowPolicy::kBlock) return Overflow(size);
+    if (!deadline.has_value()) {
+      deadline = absl::Now() + absl::Milliseconds(overflow_block_ms_);
+    }
+    if (!WaitFor(POLLOUT, *deadline)) return Overflow(size);
   }
   return absl::OkStatus();
+}
+
+absl::Status ProxyFile::Overflow(size_t n) {
+  dropped_bytes_ += n;
+  ++dropped_writes_;
+  switch (overflow_policy_) {
+    case OverflowPolicy::kDrop:
+      return absl::OkStatus();
+    case OverflowPolicy::kFail:
+      return absl::ResourceExhaustedError(absl::StrFormat(
+          "offlog client queue full (%d bytes queued, at most %d); %d bytes "
+          "dropped",
+          queue_.size(), max_queued_bytes_, n));
+    case OverflowPolicy::kBlock:
+      return BlockTimeout(overflow_block_ms_, n);
+  }
+  return absl::OkStatus();
+}
+
+absl::StatusOr<bool> ProxyFile::WaitForRoom(size_t n, absl::Time deadline) {
+  for (;;) {
+    OFFLOG_RETURN_IF_ERROR(SendQueued());
+    if (queue_.empty() || HasRoomFor(n)) return true;
+    if (!WaitFor(POLLOUT, deadline)) return false;
+  }
 }
 
 absl::Status ProxyFile::SendQueued() {
@@ -190,6 +286,41 @@ absl::Status ProxyFile::Flush() {
   return FlushUntil(absl::Now() + timeout(), "");
 }
 
+absl::StatusOr<int> ProxyFile::UnreadByServer() const {
+  int unread = 0;
+  if (::ioctl(fd_.get(), SIOCOUTQ, &unread) != 0) return OsErrorStatus(errno);
+  return unread;
+}
+
+absl::Status ProxyFile::WaitWritten(absl::Time deadline) {
+  if (!fd_.valid()) return ClosedStatus();
+  // Nothing announces that the server has read the socket: poll for its
+  // messages (an error) in short, growing steps.
+  absl::Duration step = absl::Milliseconds(1);
+  for (;;) {
+    OFFLOG_RETURN_IF_ERROR(SendQueued());
+    OFFLOG_RETURN_IF_ERROR(ReadPendingMessages());
+    if (bye_) return absl::OkStatus();  // After FinishSending().
+    if (queue_.empty()) {
+      OFFLOG_ASSIGN_OR_RETURN(int unread, UnreadByServer());
+      // A writer that fails sends its error and then closes the socket,
+      // which discards what was unread: read what it sent before trusting
+      // an empty socket.
+      if (unread == 0) return ReadPendingMessages();
+    }
+    absl::Time now = absl::Now();
+    if (now >= deadline) {
+      return absl::DeadlineExceededError(absl::StrFormat(
+          "timed out waiting for the server to write the data (%d bytes "
+          "still queued)",
+          queue_.size()));
+    }
+    short events = queue_.empty() ? POLLIN : (POLLIN | POLLOUT);
+    WaitFor(events, std::min(deadline, now + step));
+    step = std::min(step * 2, absl::Milliseconds(16));
+  }
+}
+
 absl::StatusOr<std::optional<std::string>> ProxyFile::ReadMessage(
     absl::Time deadline) {
   for (;;) {
@@ -218,10 +349,15 @@ absl::Status ProxyFile::ReadPendingMessages() {
   for (;;) {
     absl::StatusOr<std::optional<std::string>> msg =
         ReadMessage(absl::InfinitePast());
-    if (!msg.ok()) return Fail(msg.status());
+    if (!msg.ok()) {
+      if (bye_) return absl::OkStatus();  // The server's end after BYE.
+      return Fail(msg.status());
+    }
     if (!msg->has_value()) return absl::OkStatus();
     if (**msg == kMsgRotated) {
       rotated_ = true;
+    } else if (**msg == kMsgBye && sending_finished_) {
+      bye_ = true;
     } else if (**msg != kMsgOk) {
       return Fail(StatusFromServerError(**msg));
     }
@@ -252,6 +388,17 @@ absl::Status ProxyFile::FailSend(int err) {
   return Fail(OsErrorStatus(err));
 }
 
+absl::Status ProxyFile::FinishSending() {
+  if (!fd_.valid() || sending_finished_) return ClosedStatus();
+  absl::Status status = FlushUntil(absl::Now() + timeout(), " on close()");
+  if (status.ok() && ::shutdown(fd_.get(), SHUT_WR) != 0) {
+    status = OsErrorStatus(errno);
+  }
+  if (!status.ok()) return Fail(status);
+  sending_finished_ = true;
+  return absl::OkStatus();
+}
+
 absl::Status ProxyFile::ClosedStatus() const {
   if (!error_.ok()) return error_;
   return absl::FailedPreconditionError("I/O operation on closed ProxyFile");
@@ -275,12 +422,16 @@ absl::Status ProxyFile::Close(bool block_send, bool block_close) {
 }
 
 absl::Status ProxyFile::FinishClose(bool block_send, bool block_close) {
-  if (block_send) {
+  if (sending_finished_) {
+    if (!block_close || bye_) return absl::OkStatus();
+  } else if (block_send) {
     OFFLOG_RETURN_IF_ERROR(FlushUntil(absl::Now() + timeout(), " on close()"));
   } else {
     OFFLOG_RETURN_IF_ERROR(SendQueued());
   }
-  if (::shutdown(fd_.get(), SHUT_WR) != 0) return OsErrorStatus(errno);
+  if (!sending_finished_ && ::shutdown(fd_.get(), SHUT_WR) != 0) {
+    return OsErrorStatus(errno);
+  }
   if (!block_close) return absl::OkStatus();
   absl::Time deadline = absl::Now() + timeout();
   for (;;) {

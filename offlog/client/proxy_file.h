@@ -8,6 +8,14 @@
 // take immediately are queued in the client and sent first on the next
 // Write(), or by Flush() or Close().
 //
+// What the socket cannot take is queued, up to ProxyFileOptions::
+// max_queued_bytes; beyond that the overflow policy decides (drop the new
+// data, fail, or block for a while), and dropped_bytes()/dropped_writes()
+// count what never reached the queue. A write is queued whole or dropped
+// whole, never cut.
+//
+// WaitWritten() waits until everything accepted so far is in the file.
+//
 // Errors the server reports (it could not open the file, a write failed, it
 // is shutting down) arrive as a Status whose message is the server's text,
 // e.g. "FileNotFoundError: [Errno 2] No such file or directory: '/x/y.log'",
@@ -28,6 +36,7 @@
 #define OFFLOG_CLIENT_PROXY_FILE_H_
 
 #include <cstddef>
+#include <cstdint>
 #include <optional>
 #include <string>
 
@@ -40,6 +49,25 @@
 #include "offlog/common/unique_fd.h"
 
 namespace offlog {
+
+// What Write() does with data that would take the queue of unsent bytes
+// past ProxyFileOptions::max_queued_bytes.
+enum class OverflowPolicy {
+  // Drops the data and returns OK; Write() never blocks. The default.
+  kDrop,
+  // Drops the data and returns ResourceExhausted.
+  kFail,
+  // Blocks, sending, until the data fits or overflow_block_ms passes; then
+  // drops it and returns DeadlineExceeded.
+  kBlock,
+};
+
+// "drop", "fail" or "block".
+absl::string_view OverflowPolicyName(OverflowPolicy policy);
+// The policy named by "drop", "fail" or "block"; nullopt for anything else.
+std::optional<OverflowPolicy> ParseOverflowPolicy(absl::string_view name);
+
+inline constexpr size_t kDefaultMaxQueuedBytes = 64 * 1024 * 1024;
 
 struct ProxyFileOptions {
   // The server's listening socket.
@@ -54,6 +82,16 @@ struct ProxyFileOptions {
   bool block_open = true;
   // SO_SNDBUF for the connection, in bytes; 0 keeps the system default.
   int send_buffer_bytes = 0;
+  // Most bytes kept queued in this process while the socket is full. A
+  // single write larger than this is accepted only when the queue is empty
+  // and the socket takes part of it at once (the rest is then queued, past
+  // the bound, rather than cut).
+  size_t max_queued_bytes = kDefaultMaxQueuedBytes;
+  // What Write() does with data that does not fit.
+  OverflowPolicy overflow_policy = OverflowPolicy::kDrop;
+  // With OverflowPolicy::kBlock, how long, in milliseconds, one Write() may
+  // block waiting for room.
+  int overflow_block_ms = kDefaultTimeoutMs;
 };
 
 class ProxyFile {
@@ -77,11 +115,38 @@ class ProxyFile {
   // the timeout.
   ~ProxyFile();
 
-  // Appends `data` (any bytes) to the file. Never blocks: sends what the
-  // socket takes now, after any data queued earlier, and queues the rest.
-  // Allocates nothing unless it has to queue. Returns the server's error if
-  // the server has closed the connection.
+  // Appends `data` (any bytes) to the file. Sends what the socket takes now,
+  // after any data queued earlier, and queues the rest. Allocates nothing
+  // unless it has to queue. Returns the server's error if the server has
+  // closed the connection.
+  //
+  // When the rest does not fit below max_queued_bytes, all of `data` is
+  // dropped (counted by dropped_bytes() and dropped_writes()) and Write()
+  // returns OK (kDrop), ResourceExhausted (kFail), or first blocks for up
+  // to overflow_block_ms and returns DeadlineExceeded if it still does not
+  // fit (kBlock). Except under kBlock, Write() never blocks.
   absl::Status Write(absl::string_view data);
+
+  // Blocks until every byte accepted by Write() so far has been written to
+  // the file by the server, or until `deadline`: sends the queue, then
+  // waits until the server has read everything from the socket (SIOCOUTQ).
+  // offlogd (with --peek-reads or --atomic-lines, its defaults) takes bytes
+  // out of the socket only once they are in the file, so then they are in
+  // the file. (The Python original, and offlogd with neither, reads before
+  // it writes: against them, OK means only "received by the server".)
+  //
+  // With offlogd's --atomic-lines (the default) a last line without its
+  // newline is held back in the socket for up to --line-hold-ms, so
+  // WaitWritten() returns only after that.
+  //
+  // Nothing announces that the server has read the socket, so it polls:
+  // every millisecond at first, backing off to every 16 ms.
+  //
+  // Returns OK; DeadlineExceeded if `deadline` passes first (nothing is
+  // lost: the data is still queued or in the socket); or the server's error
+  // (a failed write, the server shutting down), never OK, once the server
+  // has reported one. On a closed file, what Write() would return.
+  absl::Status WaitWritten(absl::Time deadline);
 
   // Returns whether the server has reported that the file was renamed,
   // moved or deleted since it was opened (it checks periodically). Once
@@ -91,6 +156,16 @@ class ProxyFile {
   // Blocks for up to the timeout until all queued data has been handed to
   // the socket. DeadlineExceeded if that does not happen in time.
   absl::Status Flush();
+
+  // Ends the sending side as Close(/*block_send=*/true, false) does (sends
+  // the queue, blocking for up to the timeout, then shuts the socket down
+  // for writing) but keeps the connection to hear the server's goodbye, for
+  // callers that reopen the path and still want to know when this file's
+  // data is written. Afterwards Write() fails with FailedPrecondition,
+  // WaitWritten() returns OK once the server has written everything, and
+  // Close() ends the connection (waiting for the goodbye if asked to).
+  // On an error the connection is closed and the error returned.
+  absl::Status FinishSending();
 
   // Ends the connection. With `block_send`, first blocks for up to the
   // timeout sending queued data (otherwise sends only what it can without
@@ -102,21 +177,43 @@ class ProxyFile {
   // Bytes accepted by Write() but not yet handed to the socket.
   size_t queued_bytes() const { return queue_.size(); }
 
-  // False once closed, whether by Close() or by an error.
-  bool is_open() const { return fd_.valid(); }
+  // Bytes, and Write() calls, dropped because the queue was full, whatever
+  // the policy, since Open(). Never reset.
+  uint64_t dropped_bytes() const { return dropped_bytes_; }
+  uint64_t dropped_writes() const { return dropped_writes_; }
+
+  // False once closed, whether by Close(), FinishSending() or an error.
+  bool is_open() const { return fd_.valid() && !sending_finished_; }
 
  private:
-  ProxyFile(UniqueFd fd, int timeout_ms);
+  ProxyFile(UniqueFd fd, const ProxyFileOptions& options);
 
   // Sends as much queued data as the socket takes without blocking.
   absl::Status SendQueued();
+  // Write() once the queue is empty: sends `data` directly and queues what
+  // the socket does not take.
+  absl::Status SendOrQueue(absl::string_view data);
+  // Whether `n` more bytes fit below the bound.
+  bool HasRoomFor(size_t n) const {
+    return n <= max_queued_bytes_ && queue_.size() <= max_queued_bytes_ - n;
+  }
+  // Drops `n` bytes that do not fit (under kBlock, after waiting) and
+  // returns what Write() returns for them under the policy.
+  absl::Status Overflow(size_t n);
+  // kBlock: sends until `n` bytes fit or the queue is empty, waiting for
+  // the socket until `deadline`; false if that does not happen in time.
+  absl::StatusOr<bool> WaitForRoom(size_t n, absl::Time deadline);
+  // Bytes sent on the socket and not yet read by the server (an estimate
+  // of the kernel's accounting, 0 exactly when nothing is unread).
+  absl::StatusOr<int> UnreadByServer() const;
   // Sends queued data, waiting for the socket until `deadline`.
   absl::Status FlushUntil(absl::Time deadline, absl::string_view what);
   // Returns the next message from the server, waiting for one until
   // `deadline`; nullopt when none arrived in time.
   absl::StatusOr<std::optional<std::string>> ReadMessage(absl::Time deadline);
   // Handles the messages already received: OK is ignored, ROTATED noted,
-  // and an error closes the connection and is returned.
+  // BYE (after FinishSending()) noted, and an error closes the connection
+  // and is returned.
   absl::Status ReadPendingMessages();
   // Called when send() failed with `err`: closes the connection and returns
   // the error the server sent, or `err` as Python would report it.
@@ -132,9 +229,16 @@ class ProxyFile {
 
   UniqueFd fd_;
   int timeout_ms_;
+  size_t max_queued_bytes_;
+  OverflowPolicy overflow_policy_;
+  int overflow_block_ms_;
+  uint64_t dropped_bytes_ = 0;
+  uint64_t dropped_writes_ = 0;
   ByteQueue queue_;
   std::string recv_buf_;
   bool rotated_ = false;
+  bool sending_finished_ = false;  // FinishSending() shut the socket down.
+  bool bye_ = false;               // The server said goodbye.
   absl::Status error_;  // Why the connection was closed, if by an error.
 };
 

@@ -4,6 +4,7 @@
 #include <thread>
 #include <vector>
 
+#include "absl/strings/match.h"
 #include "absl/strings/str_cat.h"
 #include "absl/strings/str_format.h"
 #include "absl/strings/str_split.h"
@@ -198,6 +199,79 @@ TEST_F(ProxyFileTest, QueuesWhatTheSocketCannotTakeAndCloseDeliversAllInOrder) {
   peer.join();
   EXPECT_EQ(received.size(), expected.size());
   EXPECT_TRUE(received == expected);
+}
+
+TEST_F(ProxyFileTest, WriteLargerThanTheBoundIsQueuedWholeNotCut) {
+  absl::Notification drain;
+  std::string received;
+  std::thread peer = Serve([&](PeerConnection& conn) {
+    ASSERT_TRUE(conn.SetReceiveBuffer(1024).ok());
+    AcceptOpen(conn);
+    drain.WaitForNotificationWithTimeout(kLong);
+    DrainAndBye(conn, &received);
+  });
+  options_.send_buffer_bytes = 4096;
+  options_.max_queued_bytes = 4096;
+  absl::StatusOr<ProxyFile> file = ProxyFile::Open("/tmp/x.log", options_);
+  ASSERT_TRUE(file.ok()) << file.status();
+  // The socket takes the start of it, so the rest is queued past the bound.
+  std::string big = std::string(1 << 20, 'b') + "\n";
+  ASSERT_TRUE(file->Write(big).ok());
+  EXPECT_GT(file->queued_bytes(), options_.max_queued_bytes);
+  EXPECT_EQ(file->dropped_writes(), 0u);
+  // Nothing more fits now: dropped whole, and Write() still says OK.
+  ASSERT_TRUE(file->Write("small\n").ok());
+  EXPECT_EQ(file->dropped_writes(), 1u);
+  EXPECT_EQ(file->dropped_bytes(), 6u);
+  drain.Notify();
+  EXPECT_TRUE(file->Close().ok());
+  peer.join();
+  EXPECT_TRUE(received == big);
+}
+
+TEST_F(ProxyFileTest, FailPolicyReturnsResourceExhaustedAndKeepsTheConnection) {
+  absl::Notification drain;
+  std::string received;
+  std::thread peer = Serve([&](PeerConnection& conn) {
+    ASSERT_TRUE(conn.SetReceiveBuffer(1024).ok());
+    AcceptOpen(conn);
+    drain.WaitForNotificationWithTimeout(kLong);
+    DrainAndBye(conn, &received);
+  });
+  options_.send_buffer_bytes = 4096;
+  options_.max_queued_bytes = 8192;
+  options_.overflow_policy = OverflowPolicy::kFail;
+  absl::StatusOr<std::unique_ptr<SyncProxyFile>> file =
+      SyncProxyFile::Open("/tmp/x.log", options_);
+  ASSERT_TRUE(file.ok()) << file.status();
+  std::string expected;
+  absl::Status status;
+  for (int i = 0; status.ok(); ++i) {
+    std::string record = absl::StrFormat("record %04d\n", i);
+    status = (*file)->Write(record);
+    if (status.ok()) expected += record;
+  }
+  EXPECT_TRUE(absl::IsResourceExhausted(status)) << status;
+  EXPECT_TRUE(absl::StartsWith(status.message(), "offlog client queue full"))
+      << status;
+  EXPECT_EQ((*file)->dropped_writes(), 1u);
+  EXPECT_EQ((*file)->dropped_bytes(), 12u);
+  EXPECT_LE((*file)->queued_bytes(), options_.max_queued_bytes);
+  drain.Notify();
+  EXPECT_TRUE((*file)->WaitWritten(absl::Now() + kLong).ok());
+  EXPECT_TRUE((*file)->Write("last\n").ok());
+  expected += "last\n";
+  EXPECT_TRUE((*file)->Close().ok());
+  peer.join();
+  EXPECT_TRUE(received == expected);
+}
+
+TEST_F(ProxyFileTest, OverflowPolicyNames) {
+  for (OverflowPolicy policy :
+       {OverflowPolicy::kDrop, OverflowPolicy::kFail, OverflowPolicy::kBlock}) {
+    EXPECT_EQ(ParseOverflowPolicy(OverflowPolicyName(policy)), policy);
+  }
+  EXPECT_EQ(ParseOverflowPolicy("Drop"), std::nullopt);
 }
 
 TEST_F(ProxyFileTest, CloseGivesUpFlushingAfterTheTimeout) {

@@ -25,6 +25,11 @@ absl::Status SyncProxyFile::Flush() {
   return file_.Flush();
 }
 
+absl::Status SyncProxyFile::WaitWritten(absl::Time deadline) {
+  absl::MutexLock lock(&mu_);
+  return file_.WaitWritten(deadline);
+}
+
 absl::Status SyncProxyFile::Close(bool block_send, bool block_close) {
   absl::MutexLock lock(&mu_);
   return file_.Close(block_send, block_close);
@@ -33,6 +38,16 @@ absl::Status SyncProxyFile::Close(bool block_send, bool block_close) {
 size_t SyncProxyFile::queued_bytes() const {
   absl::MutexLock lock(&mu_);
   return file_.queued_bytes();
+}
+
+uint64_t SyncProxyFile::dropped_bytes() const {
+  absl::MutexLock lock(&mu_);
+  return file_.dropped_bytes();
+}
+
+uint64_t SyncProxyFile::dropped_writes() const {
+  absl::MutexLock lock(&mu_);
+  return file_.dropped_writes();
 }
 
 }  // namespace offlog

@@ -3,11 +3,13 @@
 // Every call takes one mutex, so writes from different threads never
 // interleave within a record: each Write() reaches the file whole, in the
 // order the calls took the lock. Write() still never blocks on the server,
-// only (briefly) on other threads' calls; Flush() and Close() hold the lock
-// while they block.
+// only (briefly) on other threads' calls (unless the overflow policy is
+// kBlock); Flush(), WaitWritten() and Close() hold the lock while they
+// block, so other threads' writes wait for them.
 #ifndef OFFLOG_CLIENT_SYNC_PROXY_FILE_H_
 #define OFFLOG_CLIENT_SYNC_PROXY_FILE_H_
 
+#include <cstdint>
 #include <memory>
 
 #include "absl/base/thread_annotations.h"
@@ -15,6 +17,7 @@
 #include "absl/status/statusor.h"
 #include "absl/strings/string_view.h"
 #include "absl/synchronization/mutex.h"
+#include "absl/time/time.h"
 #include "offlog/client/proxy_file.h"
 
 namespace offlog {
@@ -33,9 +36,12 @@ class SyncProxyFile {
   absl::Status Write(absl::string_view data) ABSL_LOCKS_EXCLUDED(mu_);
   absl::StatusOr<bool> CheckRotated() ABSL_LOCKS_EXCLUDED(mu_);
   absl::Status Flush() ABSL_LOCKS_EXCLUDED(mu_);
+  absl::Status WaitWritten(absl::Time deadline) ABSL_LOCKS_EXCLUDED(mu_);
   absl::Status Close(bool block_send = true, bool block_close = true)
       ABSL_LOCKS_EXCLUDED(mu_);
   size_t queued_bytes() const ABSL_LOCKS_EXCLUDED(mu_);
+  uint64_t dropped_bytes() const ABSL_LOCKS_EXCLUDED(mu_);
+  uint64_t dropped_writes() const ABSL_LOCKS_EXCLUDED(mu_);
 
  private:
   mutable absl::Mutex mu_;

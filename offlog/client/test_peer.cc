@@ -112,6 +112,10 @@ absl::StatusOr<std::string> PeerConnection::ReadToEnd(absl::Duration timeout) {
   return std::exchange(pending_, std::string());
 }
 
+bool PeerConnection::WaitReadable(absl::Duration timeout) const {
+  return WaitForFd(fd_.get(), POLLIN, absl::Now() + timeout);
+}
+
 absl::Status PeerConnection::SendMessage(absl::string_view message) {
   std::string framed = absl::StrCat(message, absl::string_view("\0", 1));
   ssize_t n = ::send(fd_.get(), framed.data(), framed.size(), MSG_NOSIGNAL);

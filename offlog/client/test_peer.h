@@ -32,6 +32,9 @@ class PeerConnection {
   absl::StatusOr<std::string> ReadExactly(size_t n, absl::Duration timeout);
   // Reads file data until the client shuts down its side.
   absl::StatusOr<std::string> ReadToEnd(absl::Duration timeout);
+  // Waits up to `timeout` for data to read, without reading it; false if
+  // none came.
+  bool WaitReadable(absl::Duration timeout) const;
   // Sends `message` and its terminating NUL.
   absl::Status SendMessage(absl::string_view message);
   // Sets SO_RCVBUF.

@@ -114,23 +114,34 @@ def writer_pids(server_pid, path):
     return pids
 
 
-def writer_killed_mid_stream(offlog, sock, workdir, proc):
-    """A client whose writer is SIGKILLed halfway through its lines (on
-    offlogd; the original server has no writer to kill): does close()
-    succeed, and is every line in the file?"""
-    path = os.path.join(workdir, "killed.log")
+def kill_writer_when(path, proc, size):
+    """Waits until `path` holds `size` bytes, then SIGKILLs its writer."""
+    deadline = time.monotonic() + 10
+    while time.monotonic() < deadline and os.path.getsize(path) < size:
+        time.sleep(0.001)
+    killed = 0
+    for pid in writer_pids(proc.pid, path):
+        os.kill(pid, signal.SIGKILL)
+        killed += 1
+    return killed
+
+
+def writer_killed(offlog, sock, workdir, proc, at_close):
+    """A client whose writer is SIGKILLed (on offlogd; the original server
+    has no writer to kill) halfway through its lines, or once all are
+    written, just before close(): does close() succeed, and is every line in
+    the file? (offlog 0.3.1's close() fails if a second OK comes with BYE.)"""
+    path = os.path.join(workdir, "killed-%s.log" % ("close" if at_close else "mid"))
     total = 20000
+    line = len(b"line %06d\n" % 0)
     pf = offlog.ProxyFile(path, sock_path=sock)
     killed = 0
     for i in range(total):
         pf.write(b"line %06d\n" % i)
-        if i == total // 2:
-            deadline = time.monotonic() + 10
-            while time.monotonic() < deadline and os.path.getsize(path) == 0:
-                time.sleep(0.001)
-            for pid in writer_pids(proc.pid, path):
-                os.kill(pid, signal.SIGKILL)
-                killed += 1
+        if i == total // 2 and not at_close:
+            killed += kill_writer_when(path, proc, 1)
+    if at_close:
+        killed += kill_writer_when(path, proc, total * line)
     try:
         pf.close()
         outcome = "closed cleanly"
@@ -138,7 +149,7 @@ def writer_killed_mid_stream(offlog, sock, workdir, proc):
         outcome = f"{type(e).__name__}: {e}"
     with open(path, "rb") as f:
         lines = set(f.read().splitlines())
-    print(f"  writers killed mid-stream: {killed}")
+    print(f"  writers killed ({'at close' if at_close else 'mid-stream'}): {killed}")
     return f"{outcome}; {len(lines)} distinct lines of {total}"
 
 
@@ -154,7 +165,8 @@ def run(server_cmd, offlog, label):
         try:
             wait_for_socket(sock, proc)
             result = exercise(offlog, sock, work)
-            result.append(writer_killed_mid_stream(offlog, sock, work, proc))
+            for at_close in (False, True):
+                result.append(writer_killed(offlog, sock, work, proc, at_close))
             result.append(shutdown_while_writing(offlog, sock, work, proc))
         finally:
             proc.terminate()

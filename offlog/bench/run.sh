@@ -5,6 +5,7 @@
 #
 #   offlog/bench/run.sh [--out DIR] [--server-cmd CMD] [--baseline-cmd CMD]
 #                       [--orig DIR] [--scale N] [--repeat N]
+#                       [--no-isolation]
 #
 # CMD is a shell command with {socket} standing for the socket path; each
 # scenario starts the server afresh on its own socket (so its peak RSS is the
@@ -13,7 +14,11 @@
 # --scale multiplies every record count (default 1; 0.1 for a smoke run).
 # --repeat runs the throughput scenarios (1, 2 and the feature costs) and the
 # machine limits N times (default 3) for medians; the others run once.
-# About 8 minutes on a 2-core machine with the defaults, plus the build.
+# Then isolation.sh (issue 10: connect-to-OK under spawning and stall, and
+# 10,000 connections against the original) runs --repeat rounds into
+# DIR/isolation, unless --no-isolation.
+# About 8 minutes on a 2-core machine with the defaults, plus the build,
+# plus about 2 minutes per isolation round.
 set -euo pipefail
 
 cd "$(dirname "$0")/../.."
@@ -23,6 +28,7 @@ BASELINE_CMD='python3 -m offlog -s {socket}'
 ORIG=/tmp/orig
 SCALE=1
 REPEAT=3
+ISOLATION=1
 while [[ $# -gt 0 ]]; do
   case "$1" in
     --out) OUT="$2"; shift 2 ;;
@@ -31,6 +37,7 @@ while [[ $# -gt 0 ]]; do
     --orig) ORIG="$2"; shift 2 ;;
     --scale) SCALE="$2"; shift 2 ;;
     --repeat) REPEAT="$2"; shift 2 ;;
+    --no-isolation) ISOLATION=0; shift ;;
     *) echo "unknown argument: $1" >&2; exit 2 ;;
   esac
 done
@@ -45,11 +52,12 @@ ulimit -n "$(ulimit -Hn)"
 
 echo "== building"
 bazel build //offlog/bench:offlog_load //offlog/bench:disk_baseline \
-  //offlog/bench:offlog_check 2>&1 | tail -1
+  //offlog/bench:offlog_check //offlog/bench:isolation_bench 2>&1 | tail -1
 bazel build //offlog/server:offlogd 2>&1 | tail -1 ||
   echo "offlogd does not build; its rows will be skipped"
 # Copies, so that a concurrent build cannot swap the binaries mid-run.
-cp -f bazel-bin/offlog/bench/{offlog_load,disk_baseline,offlog_check} "$OUT/bin/"
+cp -f bazel-bin/offlog/bench/{offlog_load,disk_baseline,offlog_check} \
+  bazel-bin/offlog/bench/isolation_bench "$OUT/bin/"
 if [[ -x bazel-bin/offlog/server/offlogd ]]; then
   cp -f bazel-bin/offlog/server/offlogd "$OUT/bin/"
   SERVER_CMD="${SERVER_CMD//bazel-bin\/offlog\/server\/offlogd/$OUT/bin/offlogd}"
@@ -212,6 +220,14 @@ done
 for s in "${SERVERS[@]}"; do
   other_scenarios "$s" 2>&1 | tee -a "$OUT/logs/load-$s.log"
 done
+
+if [[ "$ISOLATION" == 1 && " ${SERVERS[*]} " == *" offlogd "* ]]; then
+  mkdir -p "$OUT/isolation/bin"
+  cp -f "$OUT"/bin/{isolation_bench,offlog_load,offlogd} "$OUT/isolation/bin/"
+  offlog/bench/isolation.sh --skip-build --out "$OUT/isolation" \
+    --server-cmd "$SERVER_CMD" --baseline-cmd "$BASELINE_CMD" \
+    --orig "$ORIG" --rounds "$REPEAT" 2>&1 | tee "$OUT/logs/isolation.log"
+fi
 
 echo "== report"
 python3 offlog/bench/report.py "$OUT"

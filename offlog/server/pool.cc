@@ -72,7 +72,8 @@ std::vector<WriterProc*> WriterPool::RequestWriters(int extra) {
   std::vector<WriterProc*> started;
   if (!spawner_.channel.valid()) return started;
   while (IdleCount() + starting_ < prefork_ + extra &&
-         static_cast<int>(writers_.size()) < max_writers_) {
+         static_cast<int>(writers_.size()) < max_writers_ &&
+         starting_ < kMaxStarting) {
     int sv[2];
     if (socketpair(AF_UNIX, SOCK_SEQPACKET | SOCK_CLOEXEC, 0, sv) != 0) {
       LogError("Cannot start a writer: socketpair: %s", strerror(errno));

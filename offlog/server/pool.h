@@ -71,6 +71,12 @@ std::string WriterKey(absl::string_view path, absl::string_view creds_key);
 
 class WriterPool {
  public:
+  // Writers asked of the spawner and not started yet, at most. A burst of
+  // new files is served by a steady stream of new writers rather than a
+  // herd of a thousand processes starting at once, which would take the
+  // CPU from the acceptor and from the writers of files already open.
+  static constexpr int kMaxStarting = 4;
+
   // At most `max_writers` writer processes exist at once (kStarting ones
   // included); `prefork` of them are kept idle when there is room.
   WriterPool(WriterConfig config, int prefork, int max_writers);

@@ -68,7 +68,7 @@ def describe(case, path, root):
 
 
 def main():
-    offlogd = (sys.argv[1] if len(sys.argv) > 1
+    offlogd = (os.path.abspath(sys.argv[1]) if len(sys.argv) > 1
                else runfile("offlog/server/offlogd"))
     recording = (sys.argv[2] if len(sys.argv) > 2
                  else os.path.join(HERE, "testdata", "paths.json"))

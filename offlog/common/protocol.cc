@@ -2,6 +2,7 @@
 
 #include <vector>
 
+#include "absl/strings/match.h"
 #include "absl/strings/str_join.h"
 #include "absl/strings/str_split.h"
 
@@ -43,6 +44,21 @@ std::string NormalizePath(absl::string_view path) {
     }
     parts.push_back(part);
   }
+  return "/" + absl::StrJoin(parts, "/");
+}
+
+std::string FileKeyPath(absl::string_view path) {
+  if (path.size() >= kPathMax || path.empty() || path.back() == '/') {
+    return std::string(path);
+  }
+  std::vector<absl::string_view> parts;
+  for (absl::string_view part : absl::StrSplit(path, '/', absl::SkipEmpty())) {
+    if (part == "..") return std::string(path);
+    if (part != ".") parts.push_back(part);
+  }
+  // A last component "." names the directory itself: open() fails where
+  // the path without it might open a file.
+  if (absl::EndsWith(path, "/.") || path == ".") return std::string(path);
   return "/" + absl::StrJoin(parts, "/");
 }
 

@@ -68,8 +68,19 @@ absl::string_view ValidatePath(absl::string_view path);
 // Normalises an absolute path lexically, as Python's os.path.normpath does
 // for paths that start with a single '/': collapses '//' and '/./', resolves
 // '..' against the preceding component (never above '/'), and drops a
-// trailing '/'. Touches no file system.
+// trailing '/'. Touches no file system. Not for routing client paths: the
+// kernel resolves '..' after a symlink or a missing directory differently,
+// and a trailing '/' changes what open() does (FileKeyPath below).
 std::string NormalizePath(absl::string_view path);
+
+// The spelling clients of `path` share a writer by. offlogd opens exactly
+// the bytes a client sent, as the original does, so two spellings may share
+// a writer only where they provably open the same file with the same
+// result: `path` with doubled slashes and `.` components removed when it has
+// no `..` component, does not end in '/' or '/.', and is shorter than
+// kPathMax (open() refuses kPathMax bytes with ENAMETOOLONG); else `path`
+// itself. Touches no file system.
+std::string FileKeyPath(absl::string_view path);
 
 }  // namespace offlog
 

@@ -59,6 +59,27 @@ TEST(NormalizePathTest, IsLexical) {
   EXPECT_EQ(NormalizePath("/a/.."), "/");
 }
 
+TEST(FileKeyPathTest, SharesOnlySpellingsOfTheSameFile) {
+  // Doubled slashes and `.` components never change what open() does.
+  EXPECT_EQ(FileKeyPath("/d/x.log"), "/d/x.log");
+  EXPECT_EQ(FileKeyPath("/d//x.log"), "/d/x.log");
+  EXPECT_EQ(FileKeyPath("//d/./x.log"), "/d/x.log");
+  EXPECT_EQ(FileKeyPath("/d/././/x.log"), "/d/x.log");
+  // `..` depends on what the kernel finds (a symlink, a missing directory).
+  EXPECT_EQ(FileKeyPath("/d/missing/../x.log"), "/d/missing/../x.log");
+  EXPECT_EQ(FileKeyPath("/d//../x.log"), "/d//../x.log");
+  // A trailing '/' or '.' asks for a directory.
+  EXPECT_EQ(FileKeyPath("/d/x.log/"), "/d/x.log/");
+  EXPECT_EQ(FileKeyPath("/d/x.log/."), "/d/x.log/.");
+  EXPECT_EQ(FileKeyPath("/"), "/");
+  EXPECT_EQ(FileKeyPath("/."), "/.");
+  // open() refuses kPathMax bytes however few the file's own are.
+  std::string long_path = "/d" + std::string(kPathMax - 8, '/') + "/x.log";
+  ASSERT_EQ(long_path.size(), kPathMax);
+  EXPECT_EQ(FileKeyPath(long_path), long_path);
+  EXPECT_EQ(FileKeyPath(long_path.substr(1)), "/d/x.log");
+}
+
 TEST(FrameMessageTest, AddsNulAndCapsLength) {
   EXPECT_EQ(FrameMessage("OK"), std::string("OK\0", 3));
   std::string framed = FrameMessage(std::string(10000, 'x'));

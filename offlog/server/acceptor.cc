@@ -482,6 +482,9 @@ void Acceptor::OnPendingReadable(uint64_t id) {
   ssize_t n = recv(p.fd.get(), buf, sizeof(buf), MSG_PEEK);
   if (n < 0 && (errno == EAGAIN || errno == EINTR)) return;
   if (n <= 0) {
+    // Like the original, a client that shuts down before its path's NUL is
+    // told BYE.
+    if (n == 0) SendFramed(p.fd.get(), kMsgBye);
     LogInfo("Client %d disconnected", id);
     ErasePending(id);
     return;
@@ -504,8 +507,7 @@ void Acceptor::OnPendingReadable(uint64_t id) {
     RefusePending(id, err);
     return;
   }
-  if (std::string refusal = admission_.Check(id, p.cred, p.parser.path(),
-                                             NormalizePath(p.parser.path()));
+  if (std::string refusal = admission_.Check(id, p.cred, p.parser.path());
       !refusal.empty()) {
     RefusePending(id, refusal);
     return;
@@ -554,8 +556,10 @@ void Acceptor::HandOff(uint64_t id) {
   epoll_ctl(epoll_.get(), EPOLL_CTL_DEL, p.fd.get(), nullptr);
   Handed& h = handed_[id];
   h.fd = std::move(p.fd);
+  // The writer opens exactly what the client sent; clients share a writer
+  // only by spellings that provably open the same file (FileKeyPath).
   h.raw_path = p.parser.path();
-  h.path = NormalizePath(h.raw_path);
+  h.path = FileKeyPath(h.raw_path);
   h.cred = *std::move(p.cred);  // Admission::Check refuses unknown ones.
   h.as_client = admission_.OpensAsClient(h.cred);
   h.key = WriterKey(h.path, h.as_client ? CredentialsKey(h.cred) : "");

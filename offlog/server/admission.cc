@@ -40,24 +40,23 @@ bool Admission::OpensAsClient(const PeerCredentials& cred) const {
 
 std::string Admission::Check(uint64_t client_id,
                              const absl::StatusOr<PeerCredentials>& cred,
-                             absl::string_view raw_path,
                              absl::string_view path) const {
-  std::string refusal = FormatOsError(EACCES, raw_path);
+  std::string refusal = FormatOsError(EACCES, path);
   if (!cred.ok()) {
     LogWarning("Client %d refused for %s: credentials unknown: %s", client_id,
-               EscapeForLog(raw_path), cred.status().ToString());
+               EscapeForLog(path), cred.status().ToString());
     return refusal;
   }
   if (!policy_.Allows(*cred)) {
     LogWarning(
         "Client %d refused for %s: uid %d (gid %d, pid %d) is not "
         "allowed",
-        client_id, EscapeForLog(raw_path), cred->uid, cred->gid, cred->pid);
+        client_id, EscapeForLog(path), cred->uid, cred->gid, cred->pid);
     return refusal;
   }
-  if (!allowed_dirs_.empty() && AllowedDirFor(path, allowed_dirs_) == nullptr) {
+  if (!allowed_dirs_.empty() && AllowedDirsFor(path, allowed_dirs_).empty()) {
     LogWarning("Client %d refused for %s: outside --allow-dir (uid %d, pid %d)",
-               client_id, EscapeForLog(raw_path), cred->uid, cred->pid);
+               client_id, EscapeForLog(path), cred->uid, cred->pid);
     return refusal;
   }
   return "";

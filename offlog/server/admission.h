@@ -22,13 +22,15 @@ class Admission {
   static absl::StatusOr<Admission> FromOptions(const ServerOptions& options);
 
   // For a completed, valid handshake: empty when the client may go on to a
-  // writer, else the error to send it (a PermissionError quoting
-  // `raw_path`, as the original client expects from a refused open). Logs
-  // refusals with the client's uid and pid. Touches no file system: the
-  // directory check is on the lexically normalised `path`.
+  // writer, else the error to send it (a PermissionError quoting `path`, as
+  // the original client expects from a refused open). Logs refusals with
+  // the client's uid and pid. Touches no file system: with --allow-dir it
+  // refuses only a path that spells out no allowed directory at its start
+  // (confine.h), which the writer could not open beneath one either; `..`
+  // and symlinks are for the writer's open to judge.
   std::string Check(uint64_t client_id,
                     const absl::StatusOr<PeerCredentials>& cred,
-                    absl::string_view raw_path, absl::string_view path) const;
+                    absl::string_view path) const;
 
   // Whether `cred`'s writer must drop to `cred` before opening: offlogd is
   // root, not told --open-as-server-user, and `cred` differs from its own

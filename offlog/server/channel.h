@@ -73,8 +73,8 @@ struct ChannelMessage {
   uid_t uid = 0;
   gid_t gid = 0;
   std::vector<gid_t> groups;
-  std::string raw_path;  // kAssign: the path as the client sent it.
-  std::string path;      // kAssign: the path routed and opened; kLog: text.
+  std::string raw_path;  // kAssign: the path as sent: what is opened.
+  std::string path;      // kAssign: its FileKeyPath (routing); kLog: text.
   UniqueFd fd;           // Received: the attached descriptor, or none.
 };
 

@@ -8,6 +8,7 @@
 #include <unistd.h>
 
 #include <algorithm>
+#include <optional>
 
 #include "absl/strings/match.h"
 #include "absl/strings/str_cat.h"
@@ -67,24 +68,73 @@ int WalkErrno(int dirfd, const std::string& name, int err) {
   return err;
 }
 
-// The fallback: one component at a time, never following a symlink. The
-// path is normalised, so it holds no `.` or `..` that could climb out.
+// One step of the fallback walk from the directory on top of `dirs`: `.`
+// stays, `..` goes back to the directory it came from (never above the
+// first: that would leave the tree), anything else must be a directory that
+// is not a symlink. Returns 0 or an errno.
+int Step(std::vector<UniqueFd>& dirs, const std::string& part) {
+  if (part == ".") return 0;
+  if (part == "..") {
+    if (dirs.size() == 1) return EACCES;
+    dirs.pop_back();
+    return 0;
+  }
+  int next = openat(dirs.back().get(), part.c_str(),
+                    O_PATH | O_DIRECTORY | O_NOFOLLOW | O_CLOEXEC);
+  if (next < 0) return WalkErrno(dirs.back().get(), part, errno);
+  dirs.emplace_back(next);
+  return 0;
+}
+
+// The fallback: one component at a time, never following a symlink, with
+// `.` and `..` taken as the kernel takes them after a real directory; the
+// last component keeps its trailing slash, which open() must see.
 int OpenByWalking(int dirfd, const std::string& relative, int flags,
                   mode_t mode) {
   std::vector<std::string> parts =
       absl::StrSplit(relative, '/', absl::SkipEmpty());
-  if (parts.empty()) return -EISDIR;
-  UniqueFd dir(fcntl(dirfd, F_DUPFD_CLOEXEC, 0));
-  if (!dir) return -errno;
-  for (size_t i = 0; i + 1 < parts.size(); ++i) {
-    int next = openat(dir.get(), parts[i].c_str(),
-                      O_PATH | O_DIRECTORY | O_NOFOLLOW | O_CLOEXEC);
-    if (next < 0) return -WalkErrno(dir.get(), parts[i], errno);
-    dir.Reset(next);
+  if (parts.empty()) return -ENOENT;
+  std::vector<UniqueFd> dirs;
+  dirs.emplace_back(fcntl(dirfd, F_DUPFD_CLOEXEC, 0));
+  if (!dirs.back()) return -errno;
+  std::string last = parts.back();
+  parts.pop_back();
+  if (last == "." || last == "..") {
+    parts.push_back(last);
+    last = ".";
   }
-  int fd = openat(dir.get(), parts.back().c_str(), flags | O_NOFOLLOW, mode);
-  if (fd < 0) return -WalkErrno(dir.get(), parts.back(), errno);
+  for (const std::string& part : parts) {
+    if (int err = Step(dirs, part); err != 0) return -err;
+  }
+  std::string name = relative.back() == '/' ? last + "/" : last;
+  int fd = openat(dirs.back().get(), name.c_str(), flags | O_NOFOLLOW, mode);
+  if (fd < 0) return -WalkErrno(dirs.back().get(), last, errno);
   return fd;
+}
+
+// The rest of `path` after `dir`'s components, spelled out at its start
+// (empty and `.` components of `path` aside), without its leading slashes;
+// nullopt when `path` does not start with them or nothing follows.
+std::optional<absl::string_view> RestAfter(absl::string_view path,
+                                           absl::string_view dir) {
+  size_t pos = 0;
+  auto next_component = [&]() {
+    while (pos < path.size() && path[pos] == '/') ++pos;
+    size_t end = std::min(path.find('/', pos), path.size());
+    absl::string_view part = path.substr(pos, end - pos);
+    pos = end;
+    return part;
+  };
+  for (absl::string_view want : absl::StrSplit(dir, '/', absl::SkipEmpty())) {
+    absl::string_view part;
+    do {
+      part = next_component();
+    } while (part == ".");
+    if (part != want) return std::nullopt;
+  }
+  while (pos < path.size() && path[pos] == '/') ++pos;
+  if (pos == path.size()) return std::nullopt;
+  return path.substr(pos);
 }
 
 }  // namespace
@@ -102,18 +152,19 @@ absl::StatusOr<std::vector<std::string>> NormalizeAllowedDirs(
   return out;
 }
 
-const std::string* AllowedDirFor(absl::string_view path,
-                                 const std::vector<std::string>& dirs) {
-  const std::string* best = nullptr;
+std::vector<AllowedMatch> AllowedDirsFor(absl::string_view path,
+                                         const std::vector<std::string>& dirs) {
+  std::vector<AllowedMatch> matches;
   for (const std::string& d : dirs) {
-    // "/" is the one normalised path that ends in a slash.
-    bool below = d == "/"
-                     ? path.size() > 1
-                     : path.size() > d.size() + 1 &&
-                           absl::StartsWith(path, d) && path[d.size()] == '/';
-    if (below && (best == nullptr || d.size() > best->size())) best = &d;
+    if (std::optional<absl::string_view> rest = RestAfter(path, d)) {
+      matches.push_back({&d, *rest});
+    }
   }
-  return best;
+  std::stable_sort(matches.begin(), matches.end(),
+                   [](const AllowedMatch& a, const AllowedMatch& b) {
+                     return a.dir->size() > b.dir->size();
+                   });
+  return matches;
 }
 
 int OpenBeneath(int dirfd, absl::string_view relative, int flags, mode_t mode,
@@ -146,15 +197,20 @@ int OpenPath(const std::string& path,
     int fd = open(path.c_str(), flags, mode);
     return fd >= 0 ? fd : -errno;
   }
-  const std::string* dir = AllowedDirFor(path, allowed_dirs);
-  if (dir == nullptr) return -EACCES;  // The acceptor checked; be sure.
-  // The allowed directory itself is the administrator's choice: symlinks
-  // on the way to it are followed.
-  UniqueFd dirfd(open(dir->c_str(), O_PATH | O_DIRECTORY | O_CLOEXEC));
-  if (!dirfd) return -errno;
-  absl::string_view rel(path);
-  rel.remove_prefix(*dir == "/" ? 1 : dir->size() + 1);
-  return OpenBeneath(dirfd.get(), rel, flags | O_NOFOLLOW, mode);
+  // open() refuses a path this long, however short the rest below the
+  // allowed directory: so do we.
+  if (path.size() >= kPathMax) return -ENAMETOOLONG;
+  int result = -EACCES;  // Under no allowed directory: the acceptor checked.
+  for (const AllowedMatch& m : AllowedDirsFor(path, allowed_dirs)) {
+    // The allowed directory itself is the administrator's choice: symlinks
+    // on the way to it are followed.
+    UniqueFd dirfd(open(m.dir->c_str(), O_PATH | O_DIRECTORY | O_CLOEXEC));
+    if (!dirfd) return -errno;
+    result = OpenBeneath(dirfd.get(), m.rest, flags | O_NOFOLLOW, mode);
+    // Refused beneath this directory: a shorter one may hold it.
+    if (result != -EACCES) return result;
+  }
+  return result;
 }
 
 // Refuses one of offlogd's own files: -EACCES, with a warning.

@@ -1,14 +1,18 @@
 // --allow-dir: target paths confined to directory trees.
 //
-// Two checks, because the acceptor must never touch a target file system:
-//  - the acceptor checks the lexically normalised path (NormalizePath: `..`
-//    is resolved against the text, so it cannot climb out) against the
-//    allowed directories;
-//  - the writer opens the file beneath a descriptor of the allowed directory
-//    without following any symlink below it (openat2 RESOLVE_BENEATH |
-//    RESOLVE_NO_SYMLINKS, or a component-by-component openat with
-//    O_NOFOLLOW on kernels without openat2), so a symlink planted inside
-//    the tree cannot lead out of it.
+// The path is opened as the client sent it, and the kernel decides:
+//  - a path is under an allowed directory D when it starts with D's
+//    components, spelled out (doubled slashes and `.` components aside, no
+//    `..` among them), followed by at least one more. This is textual, so
+//    the acceptor, which must never touch a target file system, can refuse
+//    a path under no allowed directory: the writer would have no directory
+//    to open it beneath either;
+//  - the writer opens the rest of the path, exactly as sent (`..`, trailing
+//    slash and all), beneath a descriptor of D without following any
+//    symlink below it (openat2 RESOLVE_BENEATH | RESOLVE_NO_SYMLINKS, or a
+//    component-by-component openat with O_NOFOLLOW on kernels without
+//    openat2): `..` that would climb out of D and symlinks planted inside
+//    the tree are refused there, where the file system is.
 #ifndef OFFLOG_SERVER_CONFINE_H_
 #define OFFLOG_SERVER_CONFINE_H_
 
@@ -27,10 +31,12 @@ namespace offlog {
 absl::StatusOr<std::vector<std::string>> NormalizeAllowedDirs(
     const std::vector<std::string>& dirs);
 
-// The longest of `dirs` that `path` lies strictly below, or nullptr. Both
-// are lexically normalised absolute paths; purely textual.
-const std::string* AllowedDirFor(absl::string_view path,
-                                 const std::vector<std::string>& dirs);
+// An allowed directory `path` is under (above), and the rest of `path`
+// after it, without its leading slashes: never empty.
+struct AllowedMatch {
+  const std::string* dir;
+  absl::string_view rest;
+};
 
 // A file by identity, as stat() gives it.
 struct FileId {
@@ -48,13 +54,19 @@ struct FileId {
 inline constexpr size_t kMaxProtectedFiles = 8;
 absl::Status SetProtectedFiles(const std::vector<FileId>& files);
 
-// Opens `path` (normalised) for appending, as the writer does: with plain
-// open() when `allowed_dirs` is empty, else confined beneath the allowed
-// directory it lies in. Returns the descriptor, or -errno. A path that
-// would leave the tree through a symlink gives -EACCES, and so does one of
-// the protected files (SetProtectedFiles): the file is opened, found by
-// fstat() to be one of them, and closed again; a protected socket, which
-// open() refuses with ENXIO, is recognised through an O_PATH descriptor.
+// The normalised `dirs` that `path` (as the client sent it) is under,
+// longest first. Purely textual.
+std::vector<AllowedMatch> AllowedDirsFor(absl::string_view path,
+                                         const std::vector<std::string>& dirs);
+
+// Opens `path`, exactly as the client sent it, for appending, as the writer
+// does: with plain open() when `allowed_dirs` is empty, else confined
+// beneath an allowed directory it is under (the longest that does not
+// refuse it). Returns the descriptor, or -errno. A path that would leave
+// the tree through `..` or a symlink gives -EACCES, and so does one of the
+// protected files (SetProtectedFiles): the file is opened, found by fstat()
+// to be one of them, and closed again; a protected socket, which open()
+// refuses with ENXIO, is recognised through an O_PATH descriptor.
 int OpenForAppend(const std::string& path,
                   const std::vector<std::string>& allowed_dirs);
 

@@ -13,21 +13,48 @@
 #include <string>
 #include <vector>
 
+#include "absl/strings/string_view.h"
 #include "gtest/gtest.h"
 #include "offlog/common/unique_fd.h"
 
 namespace offlog {
 namespace {
 
-TEST(AllowedDirForTest, IsLexicalAndStrictlyBelow) {
+// The allowed directory `path` is under, longest first, or "" for none.
+std::string DirFor(absl::string_view path,
+                   const std::vector<std::string>& dirs) {
+  std::vector<AllowedMatch> m = AllowedDirsFor(path, dirs);
+  return m.empty() ? "" : *m.front().dir;
+}
+
+TEST(AllowedDirsForTest, IsTextualAndStrictlyBelow) {
   std::vector<std::string> dirs = {"/var/log", "/var/log/app", "/srv"};
-  EXPECT_EQ(*AllowedDirFor("/var/log/a.log", dirs), "/var/log");
-  EXPECT_EQ(*AllowedDirFor("/var/log/app/a.log", dirs), "/var/log/app");
-  EXPECT_EQ(AllowedDirFor("/var/log", dirs), nullptr);
-  EXPECT_EQ(AllowedDirFor("/var/logx/a.log", dirs), nullptr);
-  EXPECT_EQ(AllowedDirFor("/etc/passwd", dirs), nullptr);
-  EXPECT_EQ(*AllowedDirFor("/x", {"/"}), "/");
-  EXPECT_EQ(AllowedDirFor("/", {"/"}), nullptr);
+  EXPECT_EQ(DirFor("/var/log/a.log", dirs), "/var/log");
+  EXPECT_EQ(DirFor("/var/log/app/a.log", dirs), "/var/log/app");
+  EXPECT_EQ(DirFor("/var/log", dirs), "");
+  EXPECT_EQ(DirFor("/var/log/", dirs), "");
+  EXPECT_EQ(DirFor("/var/logx/a.log", dirs), "");
+  EXPECT_EQ(DirFor("/etc/passwd", dirs), "");
+  EXPECT_EQ(DirFor("/x", {"/"}), "/");
+  EXPECT_EQ(DirFor("/", {"/"}), "");
+}
+
+TEST(AllowedDirsForTest, RestIsThePathAsSentAfterTheDirectory) {
+  std::vector<std::string> dirs = {"/var/log", "/var/log/app"};
+  // Doubled slashes and `.` may spell the directory.
+  std::vector<AllowedMatch> m = AllowedDirsFor("//var/./log//a/../b/", dirs);
+  ASSERT_EQ(m.size(), 1u);
+  EXPECT_EQ(m[0].rest, "a/../b/");
+  // Longest first; each with its own rest.
+  m = AllowedDirsFor("/var/log/app/../x.log", dirs);
+  ASSERT_EQ(m.size(), 2u);
+  EXPECT_EQ(*m[0].dir, "/var/log/app");
+  EXPECT_EQ(m[0].rest, "../x.log");
+  EXPECT_EQ(m[1].rest, "app/../x.log");
+  // `.` after the directory is the kernel's to judge.
+  EXPECT_EQ(AllowedDirsFor("/var/log/.", dirs).at(0).rest, ".");
+  // `..` before it is not a spelling of it.
+  EXPECT_TRUE(AllowedDirsFor("/var/x/../log/a.log", dirs).empty());
 }
 
 TEST(NormalizeAllowedDirsTest, NormalisesAndRefusesRelative) {
@@ -85,6 +112,25 @@ TEST_P(OpenBeneathTest, KeepsOtherErrors) {
   EXPECT_EQ(Open("sub"), EISDIR);
 }
 
+// The path as sent: `..` and a trailing slash mean what the kernel makes
+// of them below the directory, and `..` never climbs out of it.
+TEST_P(OpenBeneathTest, TakesDotDotAndTrailingSlashesAsTheKernelDoes) {
+  EXPECT_EQ(Open("sub/../up.log"), 0);
+  EXPECT_TRUE(std::filesystem::exists(allowed_ + "/up.log"));
+  EXPECT_EQ(Open("missing/../x.log"), ENOENT);
+  EXPECT_EQ(Open("up.log/../y.log"), ENOTDIR);
+  EXPECT_EQ(Open("new.log/"), EISDIR);
+  EXPECT_EQ(Open("up.log/"), EISDIR);  // O_CREAT with a trailing slash.
+  EXPECT_EQ(Open("sub/."), EISDIR);
+  EXPECT_EQ(Open("./sub//./c.log"), 0);
+  EXPECT_TRUE(std::filesystem::exists(allowed_ + "/sub/c.log"));
+  EXPECT_EQ(Open("../outside/x.log"), EACCES);
+  EXPECT_EQ(Open("sub/../../outside/x.log"), EACCES);
+  EXPECT_EQ(Open(".."), EACCES);
+  EXPECT_FALSE(std::filesystem::exists(outside_ + "/x.log"));
+  EXPECT_FALSE(std::filesystem::exists(allowed_ + "/new.log"));
+}
+
 INSTANTIATE_TEST_SUITE_P(Openat2AndWalk, OpenBeneathTest,
                          ::testing::Values(false, true));
 
@@ -96,6 +142,24 @@ TEST(OpenForAppendTest, ConfinesToTheAllowedDir) {
   EXPECT_GE(fd, 0);
   if (fd >= 0) close(fd);
   EXPECT_EQ(OpenForAppend("/etc/offlog-never.log", {root}), -EACCES);
+  // The path as sent: `..` below the directory is the kernel's to resolve.
+  fd = OpenForAppend(root + "/sub/../b.log", {root});
+  EXPECT_EQ(fd, -ENOENT);
+  if (fd >= 0) close(fd);
+  fd = OpenForAppend(root + "/./c.log/../c.log", {root});
+  EXPECT_EQ(fd, -ENOENT);
+  if (fd >= 0) close(fd);
+  EXPECT_EQ(OpenForAppend(root + "/../x.log", {root}), -EACCES);
+  // An inner allowed directory that refuses `..` leaves it to an outer one.
+  mkdir((root + "/in").c_str(), 0755);
+  fd = OpenForAppend(root + "/in/../d.log", {root, root + "/in"});
+  EXPECT_GE(fd, 0);
+  if (fd >= 0) close(fd);
+  EXPECT_TRUE(std::filesystem::exists(root + "/d.log"));
+  // open() refuses PATH_MAX bytes; so does the confined open.
+  std::string long_path = root + std::string(4096 - root.size() - 6, '/');
+  long_path += "/e.log";
+  EXPECT_EQ(OpenForAppend(long_path, {root}), -ENAMETOOLONG);
   std::filesystem::remove_all(root);
 }
 

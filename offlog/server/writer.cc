@@ -121,7 +121,9 @@ class Writer : public LogSink {
   WriterStats* stats_;
   UniqueFd epoll_;
   UniqueFd file_;
-  std::string path_;  // Normalised target path; empty when idle.
+  // The target as the client whose open succeeded sent it (rotation checks
+  // and reopens use it); empty when idle.
+  std::string path_;
   // Set once this process has dropped to a client's credentials (for good:
   // it serves only clients with the same key until it exits).
   std::string creds_key_;
@@ -315,8 +317,10 @@ void Writer::OnAssign(ChannelMessage msg) {
     EndClient(id, Ending::kServerClosed);
     return;
   }
-  if (path_.empty()) path_ = msg.path;
   if (!file_) {
+    // Open exactly what this client sent (clients share a writer only by
+    // spellings of the same file: FileKeyPath).
+    path_ = c.raw_path;
     if (int err = OpenTarget(); err != 0) {
       std::string emsg = FormatOsError(err, c.raw_path);
       LogWarning({c.raw_path, id, {}}, "Client %d access denied for %s:\n%s",

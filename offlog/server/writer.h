@@ -32,6 +32,7 @@ struct WriterConfig {
   // Pause after a turn that appended little, so that appends batch up.
   int coalesce_us = 200;
   // --allow-dir, normalised: open confined beneath these (confine.h).
+  // Target paths are opened as the client sent them, never normalised.
   std::vector<std::string> allowed_dirs;
 };
 

@@ -424,7 +424,10 @@ TEST_F(AllowDirTest, PathsInsideAreServed) {
   EXPECT_EQ(ReadFileOrEmpty(allowed_ + "/in.log"), "i\n");
 }
 
-TEST_F(AllowDirTest, PathsOutsideAndDotDotAreRefusedByTheAcceptor) {
+// A path that does not spell out an allowed directory at its start is
+// refused by the acceptor; `..` is the kernel's to judge, beneath the
+// allowed directory (openat2 RESOLVE_BENEATH on the path as sent).
+TEST_F(AllowDirTest, PathsOutsideAreRefusedAndDotDotCannotClimbOut) {
   std::string out = outside_ + "/x.log";
   EXPECT_EQ(Exchange(server_->socket_path(), out, "x"), Error(out));
   std::string climb = allowed_ + "/../outside/x.log";
@@ -434,6 +437,27 @@ TEST_F(AllowDirTest, PathsOutsideAndDotDotAreRefusedByTheAcceptor) {
   struct stat st;
   EXPECT_NE(stat(out.c_str(), &st), 0);
   EXPECT_TRUE(server_->WaitForLog("outside --allow-dir", kDeadline).ok());
+}
+
+TEST_F(AllowDirTest, PathsInsideAreOpenedAsSent) {
+  ASSERT_EQ(mkdir((allowed_ + "/sub").c_str(), 0755), 0);
+  std::string via_sub = allowed_ + "/sub/../up.log";
+  EXPECT_EQ(Exchange(server_->socket_path(), via_sub, "u\n"), "OK+BYE");
+  EXPECT_EQ(ReadFileOrEmpty(allowed_ + "/up.log"), "u\n");
+  std::string spelled = root_.File("./allowed//in.log");
+  EXPECT_EQ(Exchange(server_->socket_path(), spelled, "s\n"), "OK+BYE");
+  EXPECT_EQ(ReadFileOrEmpty(allowed_ + "/in.log"), "s\n");
+  std::string missing = allowed_ + "/missing/../x.log";
+  EXPECT_EQ(Exchange(server_->socket_path(), missing, "x"),
+            absl::StrCat("FileNotFoundError: [Errno 2] No such file or "
+                         "directory: '",
+                         missing, "'"));
+  std::string slash = allowed_ + "/x.log/";
+  EXPECT_EQ(Exchange(server_->socket_path(), slash, "x"),
+            absl::StrCat("IsADirectoryError: [Errno 21] Is a directory: '",
+                         slash, "'"));
+  struct stat st;
+  EXPECT_NE(stat((allowed_ + "/x.log").c_str(), &st), 0);
 }
 
 TEST_F(AllowDirTest, SymlinksOutOfTheTreeAreNotFollowed) {

@@ -42,6 +42,7 @@ class ServerTest : public OfflogdTest {
     absl::StatusOr<UniqueFd> fd = OpenTarget(server_->socket_path(), path);
     if (!fd.ok()) return fd.status().ToString();
     std::string msg = ReadMessage(fd->get(), kDeadline).value_or("(none)");
+    if (msg == "OK") return msg;  // No error: the connection stays open.
     char c;
     // After an error the server closes the connection.
     EXPECT_EQ(recv(fd->get(), &c, 1, 0), 0);
@@ -137,6 +138,52 @@ TEST_F(ServerTest, EachPathHasItsOwnWriterAndTheAcceptorOpensNoFile) {
     for (pid_t o : owners) EXPECT_NE(o, pids[0]);
     owners.push_back(pids[0]);
   }
+}
+
+// offlogd opens what the client sent, as the original does; clients share a
+// writer only by spellings that provably name one file.
+TEST_F(ServerTest, SpellingsShareAWriterOnlyWhenTheyNameOneFile) {
+  std::string dir = server_->dir();
+  ASSERT_EQ(mkdir((dir + "/sub").c_str(), 0755), 0);
+  std::string path = dir + "/x.log";
+  std::vector<UniqueFd> conns;
+  for (std::string spelling : {path, dir + "//x.log", dir + "/./x.log"}) {
+    conns.push_back(MustOpen(*server_, spelling));
+    ASSERT_TRUE(conns.back().valid()) << spelling;
+  }
+  EXPECT_EQ(PidsWithFileOpen(path).size(), 1u);
+  // `..` is the kernel's to resolve: the same file, another writer.
+  conns.push_back(MustOpen(*server_, dir + "/sub/../x.log"));
+  ASSERT_TRUE(conns.back().valid());
+  EXPECT_EQ(PidsWithFileOpen(path).size(), 2u);
+  // The examples: a trailing slash and `..` after a missing
+  // directory fail as open() fails them, and create nothing.
+  EXPECT_EQ(ErrorFor(dir + "/y.log/"),
+            absl::StrCat("IsADirectoryError: [Errno 21] Is a directory: '", dir,
+                         "/y.log/'"));
+  EXPECT_EQ(ErrorFor(dir + "/missing/../z.log"),
+            absl::StrCat("FileNotFoundError: [Errno 2] No such file or "
+                         "directory: '",
+                         dir, "/missing/../z.log'"));
+  struct stat st;
+  EXPECT_NE(stat((dir + "/y.log").c_str(), &st), 0);
+  EXPECT_NE(stat((dir + "/z.log").c_str(), &st), 0);
+}
+
+// Spelling one file differently gets a writer per spelling, each counted
+// against the uid's writers: no way around --max-writers-per-uid.
+TEST_F(ServerTest, SpellingsCountAgainstTheWritersPerUid) {
+  StartServer({"--max-writers-per-uid", "2"});
+  std::string dir = server_->dir();
+  ASSERT_EQ(mkdir((dir + "/sub").c_str(), 0755), 0);
+  UniqueFd a = MustOpen(*server_, dir + "/x.log");
+  UniqueFd b = MustOpen(*server_, dir + "/sub/../x.log");
+  ASSERT_TRUE(a.valid() && b.valid());
+  EXPECT_EQ(ErrorFor(dir + "/sub/../sub/../x.log"),
+            "OSError: [Errno 24] Too many open files");
+  // A spelling that shares a writer needs no new one.
+  UniqueFd c = MustOpen(*server_, dir + "//x.log");
+  EXPECT_TRUE(c.valid());
 }
 
 TEST_F(ServerTest, ErrorsMatchTheOriginalServer) {

@@ -1,6 +1,6 @@
 // libFuzzer target: the path handshake (HandshakeParser fed in arbitrary
-// chunks), ValidatePath and NormalizePath. Checks their invariants, not just
-// absence of crashes.
+// chunks), ValidatePath, NormalizePath and FileKeyPath. Checks their
+// invariants, not just absence of crashes.
 #include <cstddef>
 #include <cstdint>
 #include <cstdlib>
@@ -42,6 +42,17 @@ extern "C" int LLVMFuzzerTestOneInput(const uint8_t* data, size_t size) {
           norm.find("/./") != std::string::npos ||
           norm.find("//") != std::string::npos)
         abort();
+      // The routing key: idempotent, and the path itself unless the path
+      // has no `..`, no trailing '/' or '/.', and fewer than kPathMax bytes
+      // (then only `//` and `/./` are gone: NormalizePath agrees).
+      std::string key = offlog::FileKeyPath(path);
+      if (offlog::FileKeyPath(key) != key) abort();
+      if (key != path) {
+        if (path.size() >= offlog::kPathMax || path.back() == '/' ||
+            path.find("/../") != std::string::npos || path.ends_with("/..") ||
+            path.ends_with("/.") || key != norm)
+          abort();
+      }
     }
   }
   return 0;

@@ -49,8 +49,11 @@ constexpr int kAcceptBatch = 64;
 constexpr int kAcceptPauseMs = 100;
 constexpr int kStallCheckMs = 500;
 constexpr int kRetryMs = 50;  // Channel sends after ETOOMANYREFS/ENOBUFS.
-// Writer exits seen before the spawner named the pid (bounded).
+// Writer exits seen before the spawner named the pid. At most
+// WriterPool::kMaxStarting writers have no known pid at any time, so none of
+// their exits is forgotten.
 constexpr size_t kMaxUnknownExits = 64;
+static_assert(kMaxUnknownExits >= 4 * WriterPool::kMaxStarting);
 constexpr uid_t kUnknownUid = static_cast<uid_t>(-1);
 
 constexpr absl::string_view kErrWriterCrashed =

@@ -200,9 +200,10 @@ std::string FormatStatusJson(const ServerSnapshot& s) {
   return out;
 }
 
-std::string FormatMetrics(const ServerSnapshot& s) {
-  const AcceptorSnapshot& a = s.acceptor;
-  std::string out;
+// The acceptor's own series.
+static void AppendAcceptorMetrics(const AcceptorSnapshot& a,
+                                  std::string* out_ptr) {
+  std::string& out = *out_ptr;
   AppendGlobal(&out,
                {"offlog_uptime_seconds", "gauge",
                 "Seconds since offlogd "
@@ -246,6 +247,11 @@ std::string FormatMetrics(const ServerSnapshot& s) {
                   "\nofflog_writers{state=\"idle\"} ", a.writers_idle,
                   "\nofflog_writers{state=\"starting\"} ", a.writers_starting,
                   "\n");
+}
+
+std::string FormatMetrics(const ServerSnapshot& s) {
+  std::string out;
+  AppendAcceptorMetrics(s.acceptor, &out);
   AppendPerWriter(&out, s,
                   {"offlog_writer_clients", "gauge", "Clients of the file."},
                   [](const WriterSnapshot& w) { return w.clients; });

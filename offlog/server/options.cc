@@ -92,6 +92,31 @@ absl::Status ParseMode(const char* text, mode_t* out) {
   return absl::OkStatus();
 }
 
+// The per-uid bounds (bounds.h) and --log-target.
+absl::Status ApplyBoundsOption(int opt, const char* arg, ServerOptions* o) {
+  switch (opt) {
+    case kLogTarget:
+      if (std::string(arg) != "auto" && std::string(arg) != "journal" &&
+          std::string(arg) != "stream") {
+        return absl::InvalidArgumentError(absl::StrCat(
+            "argument --log-target: expected auto, journal or stream, got '",
+            arg, "'"));
+      }
+      o->log_target = arg;
+      return absl::OkStatus();
+    case kMaxWaitingPerFile:
+      return ParseInt("--max-waiting-per-file", arg, 2,
+                      &o->max_waiting_per_file);
+    case kMaxConnectionsPerUid:
+      return ParseInt("--max-connections-per-uid", arg, 0,
+                      &o->max_connections_per_uid);
+    case kMaxWritersPerUid:
+      return ParseInt("--max-writers-per-uid", arg, 0, &o->max_writers_per_uid);
+    default:
+      return absl::InvalidArgumentError("unrecognized arguments (see --help)");
+  }
+}
+
 absl::Status ApplyOption(int opt, const char* arg, ServerOptions* o) {
   switch (opt) {
     case 's':
@@ -150,23 +175,11 @@ absl::Status ApplyOption(int opt, const char* arg, ServerOptions* o) {
     case kOpenAsServerUser:
       o->open_as_server_user = true;
       return absl::OkStatus();
-    case kMaxConnectionsPerUid:
-      return ParseInt("--max-connections-per-uid", arg, 0,
-                      &o->max_connections_per_uid);
-    case kMaxWritersPerUid:
-      return ParseInt("--max-writers-per-uid", arg, 0, &o->max_writers_per_uid);
     case kLogTarget:
-      if (std::string(arg) != "auto" && std::string(arg) != "journal" &&
-          std::string(arg) != "stream") {
-        return absl::InvalidArgumentError(absl::StrCat(
-            "argument --log-target: expected auto, journal or stream, got '",
-            arg, "'"));
-      }
-      o->log_target = arg;
-      return absl::OkStatus();
+    case kMaxConnectionsPerUid:
+    case kMaxWritersPerUid:
     case kMaxWaitingPerFile:
-      return ParseInt("--max-waiting-per-file", arg, 2,
-                      &o->max_waiting_per_file);
+      return ApplyBoundsOption(opt, arg, o);
     default:
       return absl::InvalidArgumentError("unrecognized arguments (see --help)");
   }

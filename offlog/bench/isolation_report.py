@@ -7,21 +7,10 @@ import csv
 import os
 import sys
 
-import report  # The gnuplot helpers of run.sh's report.
+import report  # The CSV and gnuplot helpers of run.sh's report.
 
-
-def read(path):
-    if not os.path.exists(path):
-        return []
-    with open(path) as f:
-        return list(csv.DictReader(f))
-
-
-def num(row, key):
-    try:
-        return float(row[key])
-    except (KeyError, TypeError, ValueError):
-        return 0.0
+read = report.read
+num = report.num
 
 
 def median(values):

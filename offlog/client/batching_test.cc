@@ -21,6 +21,8 @@
 #include "absl/strings/str_split.h"
 #include "absl/time/clock.h"
 #include "gtest/gtest.h"
+#include "offlog/client/glog_sink.h"
+#include "offlog/client/logger.h"
 #include "offlog/client/proxy_file.h"
 #include "offlog/client/test_peer.h"
 #include "offlog/common/unique_fd.h"
@@ -164,6 +166,33 @@ TEST_F(BatchingServerTest, BatchingOffByDefaultSendsBeforeWriteReturns) {
   ASSERT_TRUE(file->Write(Record(0)).ok());
   EXPECT_EQ(file->queued_bytes(), 0u);
   EXPECT_TRUE(file->Close().ok());
+}
+
+TEST_F(BatchingServerTest, LoggerAndGlogSinkTakeTheOptions) {
+  LoggerOptions logger_options;
+  logger_options.filepath = server_->File("logger.log");
+  logger_options.stdout_level = std::nullopt;
+  logger_options.stderr_level = std::nullopt;
+  logger_options.offlog_socket_path = server_->socket_path();
+  logger_options.offlog_linger_us = kForever;
+  logger_options.offlog_batch_bytes = 1 << 20;
+  absl::StatusOr<Logger> logger = Logger::Open(logger_options);
+  ASSERT_TRUE(logger.ok()) << logger.status();
+  ASSERT_TRUE(logger->Info("held by the batch").ok());
+  ASSERT_TRUE(logger->WaitWritten(absl::Now() + kLong).ok());
+  EXPECT_NE(ReadFileOrEmpty(logger_options.filepath).find("held by the batch"),
+            std::string::npos);
+
+  options_.linger_us = kForever;
+  options_.batch_bytes = 1 << 20;
+  std::string glog_path = server_->File("glog.log");
+  absl::StatusOr<std::unique_ptr<GlogSink>> sink =
+      GlogSink::Install(glog_path, options_);
+  ASSERT_TRUE(sink.ok()) << sink.status();
+  LOG(INFO) << "glog record held by the batch";
+  ASSERT_TRUE((*sink)->WaitWritten(absl::Now() + kLong).ok());
+  EXPECT_NE(ReadFileOrEmpty(glog_path).find("glog record held by the batch"),
+            std::string::npos);
 }
 
 // --- kill -9 ---------------------------------------------------------------

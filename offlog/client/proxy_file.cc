@@ -10,6 +10,8 @@
 #include <algorithm>
 #include <cerrno>
 #include <cmath>
+#include <condition_variable>
+#include <mutex>
 #include <thread>
 #include <utility>
 
@@ -67,17 +69,17 @@ constexpr absl::Duration kBatchRetry = absl::Milliseconds(10);
 // Holds `mu`, when not null, for its lifetime.
 class MaybeLock {
  public:
-  explicit MaybeLock(absl::Mutex* mu) : mu_(mu) {
-    if (mu_ != nullptr) mu_->Lock();
+  explicit MaybeLock(std::mutex* mu) : mu_(mu) {
+    if (mu_ != nullptr) mu_->lock();
   }
   ~MaybeLock() {
-    if (mu_ != nullptr) mu_->Unlock();
+    if (mu_ != nullptr) mu_->unlock();
   }
   MaybeLock(const MaybeLock&) = delete;
   MaybeLock& operator=(const MaybeLock&) = delete;
 
  private:
-  absl::Mutex* mu_;
+  std::mutex* mu_;
 };
 
 absl::StatusOr<UniqueFd> Connect(const ProxyFileOptions& options) {
@@ -108,40 +110,53 @@ absl::StatusOr<UniqueFd> Connect(const ProxyFileOptions& options) {
 }  // namespace
 
 // Sleeps until the owner's OnTimer() asks to be called again, or until
-// Wake(); every call into the owner is under mu_.
+// WakeBy(); every call into the owner is under mu_. (std::mutex rather than
+// absl::Mutex: it is on every batched Write(), and absl::Mutex's debug
+// checks cost more than the rest of such a Write().)
 class ProxyFile::Batcher {
  public:
   explicit Batcher(ProxyFile* owner)
       : owner_(owner), thread_([this] { Run(); }) {}
   ~Batcher() {
     {
-      absl::MutexLock lock(&mu_);
+      std::lock_guard<std::mutex> lock(mu_);
       stop_ = true;
-      cv_.Signal();
+      cv_.notify_one();
     }
     thread_.join();
   }
   Batcher(const Batcher&) = delete;
   Batcher& operator=(const Batcher&) = delete;
 
-  absl::Mutex* mu() { return &mu_; }
+  std::mutex* mu() { return &mu_; }
   // Both under mu_.
   void set_owner(ProxyFile* owner) { owner_ = owner; }
-  void Wake() { cv_.Signal(); }
+  // Has the thread call OnTimer() by `when`: wakes it unless it is already
+  // waiting for an earlier deadline.
+  void WakeBy(absl::Time when) {
+    if (when < waiting_until_) cv_.notify_one();
+  }
 
  private:
   void Run() {
-    absl::MutexLock lock(&mu_);
-    // The state is checked before each wait, so a Wake() that came first
+    std::unique_lock<std::mutex> lock(mu_);
+    // The state is checked before each wait, so a WakeBy() that came first
     // (even before the thread started) is not lost.
     while (!stop_) {
-      cv_.WaitWithDeadline(&mu_, owner_->OnTimer(absl::Now()));
+      waiting_until_ = owner_->OnTimer(absl::Now());
+      if (waiting_until_ == absl::InfiniteFuture()) {
+        cv_.wait(lock);
+      } else {
+        cv_.wait_until(lock, absl::ToChronoTime(waiting_until_));
+      }
     }
   }
 
-  absl::Mutex mu_;
-  absl::CondVar cv_;
+  std::mutex mu_;
+  std::condition_variable cv_;
   ProxyFile* owner_;  // Guarded by mu_.
+  // When the thread calls OnTimer() next. Guarded by mu_.
+  absl::Time waiting_until_ = absl::InfinitePast();
   bool stop_ = false;
   std::thread thread_;  // Last: starts once the rest is initialised.
 };
@@ -209,7 +224,7 @@ void ProxyFile::TakeFrom(ProxyFile& other) {
   if (batcher_ != nullptr) batcher_->set_owner(this);
 }
 
-absl::Mutex* ProxyFile::mutex() const {
+std::mutex* ProxyFile::mutex() const {
   return batcher_ == nullptr ? nullptr : batcher_->mu();
 }
 
@@ -272,7 +287,7 @@ absl::StatusOr<ProxyFile> ProxyFile::Open(absl::string_view path,
 
 absl::Status ProxyFile::Write(absl::string_view data) {
   if (batcher_ != nullptr) {
-    absl::MutexLock lock(batcher_->mu());
+    std::lock_guard<std::mutex> lock(*batcher_->mu());
     return WriteBatched(data);
   }
   if (!fd_.valid() || sending_finished_) return ClosedStatus();
@@ -314,7 +329,7 @@ absl::Status ProxyFile::WriteBatched(absl::string_view data) {
       OFFLOG_RETURN_IF_ERROR(SendOrQueue(data));
       if (!queue_.empty()) {
         AfterBatchSend(absl::Now());
-        batcher_->Wake();
+        batcher_->WakeBy(send_by_);
       }
       return absl::OkStatus();
     }
@@ -323,7 +338,7 @@ absl::Status ProxyFile::WriteBatched(absl::string_view data) {
   if (queue_.empty()) {
     send_by_ = now + linger_;
     send_at_bytes_ = batch_bytes_;
-    batcher_->Wake();
+    batcher_->WakeBy(send_by_);
   }
   queue_.Append(data);
   if (queue_.size() < send_at_bytes_ && now < send_by_) {

@@ -54,13 +54,13 @@
 #include <cstddef>
 #include <cstdint>
 #include <memory>
+#include <mutex>
 #include <optional>
 #include <string>
 
 #include "absl/status/status.h"
 #include "absl/status/statusor.h"
 #include "absl/strings/string_view.h"
-#include "absl/synchronization/mutex.h"
 #include "absl/time/time.h"
 #include "offlog/client/byte_queue.h"
 #include "offlog/common/protocol.h"
@@ -228,7 +228,7 @@ class ProxyFile {
 
   ProxyFile(UniqueFd fd, const ProxyFileOptions& options);
   // The lock shared with the timer thread; nullptr when not batching.
-  absl::Mutex* mutex() const;
+  std::mutex* mutex() const;
   // Starts the timer thread if linger_us > 0 (after the handshake).
   void StartBatching();
   // Write() with batching on, under the lock.

@@ -114,6 +114,8 @@ absl::Status Logger::OpenFile(bool block) {
   proxy_options.max_queued_bytes = options_.offlog_max_queued_bytes;
   proxy_options.overflow_policy = options_.offlog_overflow_policy;
   proxy_options.overflow_block_ms = options_.offlog_overflow_block_ms;
+  proxy_options.linger_us = options_.offlog_linger_us;
+  proxy_options.batch_bytes = options_.offlog_batch_bytes;
   OFFLOG_ASSIGN_OR_RETURN(proxy_,
                           ProxyFile::Open(options_.filepath, proxy_options));
   return absl::OkStatus();

@@ -100,6 +100,11 @@ struct LoggerOptions {
   size_t offlog_max_queued_bytes = kDefaultMaxQueuedBytes;
   OverflowPolicy offlog_overflow_policy = OverflowPolicy::kDrop;
   int offlog_overflow_block_ms = kDefaultTimeoutMs;
+  // Batching, as ProxyFileOptions' linger_us (0, the default, is off) and
+  // batch_bytes: records may be held in this process for up to
+  // offlog_linger_us microseconds, and a crash can lose that much.
+  int64_t offlog_linger_us = 0;
+  size_t offlog_batch_bytes = kDefaultBatchBytes;
   // Where record times come from, and their time zone. For tests.
   std::function<absl::Time()> clock = absl::Now;
   absl::TimeZone time_zone = absl::LocalTimeZone();

@@ -2,7 +2,7 @@
 //
 //   offlog_tee [-s SOCKET] [-t TIMEOUT_MS] [--echo]
 //              [--max-queued-bytes N] [--overflow block|drop|fail]
-//              [--block-ms MS] PATH
+//              [--block-ms MS] [--linger-us US] [--batch-bytes N] PATH
 //
 // Reads standard input to its end, appending everything to PATH through the
 // server at SOCKET (default /tmp/offlog.sock); with --echo, also copies it
@@ -14,6 +14,11 @@
 // room for up to --block-ms (default: the timeout) and then drops the
 // piece; drop drops it at once; fail stops with an error at once (what is
 // still queued is abandoned).
+//
+// --linger-us US (default 0: off) batches: input may be held for up to US
+// microseconds, or until --batch-bytes N (default 16384) bytes are held,
+// and then sent in one piece (ProxyFileOptions::linger_us). If offlog_tee
+// is killed, what it held is lost: at most US microseconds' worth.
 //
 // Exits 0 once the server confirms that all of it is written; 1 with the
 // server's error on standard error if anything fails; 2 on a usage error;
@@ -46,7 +51,8 @@ constexpr int kExitDropped = 3;
 constexpr char kUsage[] =
     "usage: offlog_tee [-s SOCKET] [-t TIMEOUT_MS] [--echo]\n"
     "                  [--max-queued-bytes N] [--overflow block|drop|fail]\n"
-    "                  [--block-ms MS] PATH\n";
+    "                  [--block-ms MS] [--linger-us US] [--batch-bytes N]\n"
+    "                  PATH\n";
 
 struct TeeArgs {
   offlog::ProxyFileOptions options;
@@ -58,7 +64,8 @@ struct TeeArgs {
 bool TakesValue(absl::string_view arg) {
   return arg == "-s" || arg == "--socket" || arg == "-t" ||
          arg == "--timeout" || arg == "--max-queued-bytes" ||
-         arg == "--overflow" || arg == "--block-ms";
+         arg == "--overflow" || arg == "--block-ms" || arg == "--linger-us" ||
+         arg == "--batch-bytes";
 }
 
 bool ParseMs(const char* text, int* ms) {
@@ -79,6 +86,12 @@ bool ParseValue(absl::string_view arg, const char* value, TeeArgs& args) {
   }
   if (arg == "--max-queued-bytes") {
     return absl::SimpleAtoi(value, &o.max_queued_bytes);
+  }
+  if (arg == "--linger-us") {
+    return absl::SimpleAtoi(value, &o.linger_us) && o.linger_us >= 0;
+  }
+  if (arg == "--batch-bytes") {
+    return absl::SimpleAtoi(value, &o.batch_bytes);
   }
   std::optional<offlog::OverflowPolicy> policy =
       offlog::ParseOverflowPolicy(value);

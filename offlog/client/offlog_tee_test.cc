@@ -99,6 +99,20 @@ TEST_F(OfflogTeeTest, AppendsStdinEchoesAndExitsZeroAfterBye) {
   EXPECT_EQ(result.err, "");
 }
 
+TEST_F(OfflogTeeTest, BatchingSendsEverythingBeforeExitingZero) {
+  std::string path, received;
+  std::thread peer = ServeOneClient(&path, &received);
+  std::string input;
+  for (int i = 0; i < 100; ++i) input += absl::StrCat("line ", i, "\n");
+  TeeResult result = RunTee({"-s", socket_path_, "--linger-us", "3600000000",
+                             "--batch-bytes", "100000", "/tmp/tee.log"},
+                            input);
+  peer.join();
+  EXPECT_EQ(result.exit_code, 0) << result.err;
+  EXPECT_EQ(received, input);
+  EXPECT_EQ(RunTee({"--linger-us", "-1", "/tmp/x"}, "").exit_code, 2);
+}
+
 TEST_F(OfflogTeeTest, ServerErrorGoesToStderrWithNonZeroExit) {
   const std::string error =
       "PermissionError: [Errno 13] Permission denied: '/root/x.log'";

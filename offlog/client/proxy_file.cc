@@ -10,6 +10,9 @@
 #include <algorithm>
 #include <cerrno>
 #include <cmath>
+#include <condition_variable>
+#include <mutex>
+#include <thread>
 #include <utility>
 
 #include "absl/strings/str_cat.h"
@@ -59,6 +62,26 @@ absl::Status SetConnectTimeout(int fd, int timeout_ms) {
   return absl::OkStatus();
 }
 
+// When the socket is full, how long the timer thread waits before trying
+// again (at least; linger_us if longer).
+constexpr absl::Duration kBatchRetry = absl::Milliseconds(10);
+
+// Holds `mu`, when not null, for its lifetime.
+class MaybeLock {
+ public:
+  explicit MaybeLock(std::mutex* mu) : mu_(mu) {
+    if (mu_ != nullptr) mu_->lock();
+  }
+  ~MaybeLock() {
+    if (mu_ != nullptr) mu_->unlock();
+  }
+  MaybeLock(const MaybeLock&) = delete;
+  MaybeLock& operator=(const MaybeLock&) = delete;
+
+ private:
+  std::mutex* mu_;
+};
+
 absl::StatusOr<UniqueFd> Connect(const ProxyFileOptions& options) {
   struct sockaddr_un addr = {};
   addr.sun_family = AF_UNIX;
@@ -86,6 +109,58 @@ absl::StatusOr<UniqueFd> Connect(const ProxyFileOptions& options) {
 
 }  // namespace
 
+// Sleeps until the owner's OnTimer() asks to be called again, or until
+// WakeBy(); every call into the owner is under mu_. (std::mutex rather than
+// absl::Mutex: it is on every batched Write(), and absl::Mutex's debug
+// checks cost more than the rest of such a Write().)
+class ProxyFile::Batcher {
+ public:
+  explicit Batcher(ProxyFile* owner)
+      : owner_(owner), thread_([this] { Run(); }) {}
+  ~Batcher() {
+    {
+      std::lock_guard<std::mutex> lock(mu_);
+      stop_ = true;
+      cv_.notify_one();
+    }
+    thread_.join();
+  }
+  Batcher(const Batcher&) = delete;
+  Batcher& operator=(const Batcher&) = delete;
+
+  std::mutex* mu() { return &mu_; }
+  // Both under mu_.
+  void set_owner(ProxyFile* owner) { owner_ = owner; }
+  // Has the thread call OnTimer() by `when`: wakes it unless it is already
+  // waiting for an earlier deadline.
+  void WakeBy(absl::Time when) {
+    if (when < waiting_until_) cv_.notify_one();
+  }
+
+ private:
+  void Run() {
+    std::unique_lock<std::mutex> lock(mu_);
+    // The state is checked before each wait, so a WakeBy() that came first
+    // (even before the thread started) is not lost.
+    while (!stop_) {
+      waiting_until_ = owner_->OnTimer(absl::Now());
+      if (waiting_until_ == absl::InfiniteFuture()) {
+        cv_.wait(lock);
+      } else {
+        cv_.wait_until(lock, absl::ToChronoTime(waiting_until_));
+      }
+    }
+  }
+
+  std::mutex mu_;
+  std::condition_variable cv_;
+  ProxyFile* owner_;  // Guarded by mu_.
+  // When the thread calls OnTimer() next. Guarded by mu_.
+  absl::Time waiting_until_ = absl::InfinitePast();
+  bool stop_ = false;
+  std::thread thread_;  // Last: starts once the rest is initialised.
+};
+
 absl::string_view OverflowPolicyName(OverflowPolicy policy) {
   switch (policy) {
     case OverflowPolicy::kDrop:
@@ -111,41 +186,72 @@ ProxyFile::ProxyFile(UniqueFd fd, const ProxyFileOptions& options)
       timeout_ms_(options.timeout_ms),
       max_queued_bytes_(options.max_queued_bytes),
       overflow_policy_(options.overflow_policy),
-      overflow_block_ms_(options.overflow_block_ms) {}
+      overflow_block_ms_(options.overflow_block_ms),
+      linger_(absl::Microseconds(std::max<int64_t>(options.linger_us, 0))),
+      batch_bytes_(options.batch_bytes) {}
 
-ProxyFile::ProxyFile(ProxyFile&& other) noexcept
-    : fd_(std::move(other.fd_)),
-      timeout_ms_(other.timeout_ms_),
-      max_queued_bytes_(other.max_queued_bytes_),
-      overflow_policy_(other.overflow_policy_),
-      overflow_block_ms_(other.overflow_block_ms_),
-      dropped_bytes_(other.dropped_bytes_),
-      dropped_writes_(other.dropped_writes_),
-      queue_(std::move(other.queue_)),
-      recv_buf_(std::move(other.recv_buf_)),
-      rotated_(other.rotated_),
-      sending_finished_(other.sending_finished_),
-      bye_(other.bye_),
-      error_(std::move(other.error_)) {}
+ProxyFile::ProxyFile(ProxyFile&& other) noexcept { TakeFrom(other); }
 
 ProxyFile& ProxyFile::operator=(ProxyFile&& other) noexcept {
   if (this != &other) {
     Close().IgnoreError();
-    fd_ = std::move(other.fd_);
-    timeout_ms_ = other.timeout_ms_;
-    max_queued_bytes_ = other.max_queued_bytes_;
-    overflow_policy_ = other.overflow_policy_;
-    overflow_block_ms_ = other.overflow_block_ms_;
-    dropped_bytes_ = other.dropped_bytes_;
-    dropped_writes_ = other.dropped_writes_;
-    queue_ = std::move(other.queue_);
-    recv_buf_ = std::move(other.recv_buf_);
-    rotated_ = other.rotated_;
-    sending_finished_ = other.sending_finished_;
-    bye_ = other.bye_;
-    error_ = std::move(other.error_);
+    batcher_.reset();  // Joins this file's timer thread.
+    TakeFrom(other);
   }
   return *this;
+}
+
+void ProxyFile::TakeFrom(ProxyFile& other) {
+  MaybeLock lock(other.mutex());  // Its timer thread may be running.
+  fd_ = std::move(other.fd_);
+  timeout_ms_ = other.timeout_ms_;
+  max_queued_bytes_ = other.max_queued_bytes_;
+  overflow_policy_ = other.overflow_policy_;
+  overflow_block_ms_ = other.overflow_block_ms_;
+  dropped_bytes_ = other.dropped_bytes_;
+  dropped_writes_ = other.dropped_writes_;
+  queue_ = std::move(other.queue_);
+  recv_buf_ = std::move(other.recv_buf_);
+  rotated_ = other.rotated_;
+  sending_finished_ = other.sending_finished_;
+  bye_ = other.bye_;
+  error_ = std::move(other.error_);
+  linger_ = other.linger_;
+  batch_bytes_ = other.batch_bytes_;
+  send_by_ = other.send_by_;
+  send_at_bytes_ = other.send_at_bytes_;
+  batcher_ = std::move(other.batcher_);
+  if (batcher_ != nullptr) batcher_->set_owner(this);
+}
+
+std::mutex* ProxyFile::mutex() const {
+  return batcher_ == nullptr ? nullptr : batcher_->mu();
+}
+
+void ProxyFile::StartBatching() {
+  if (linger_ > absl::ZeroDuration()) {
+    batcher_ = std::make_unique<Batcher>(this);
+  }
+}
+
+size_t ProxyFile::queued_bytes() const {
+  MaybeLock lock(mutex());
+  return queue_.size();
+}
+
+uint64_t ProxyFile::dropped_bytes() const {
+  MaybeLock lock(mutex());
+  return dropped_bytes_;
+}
+
+uint64_t ProxyFile::dropped_writes() const {
+  MaybeLock lock(mutex());
+  return dropped_writes_;
+}
+
+bool ProxyFile::is_open() const {
+  MaybeLock lock(mutex());
+  return fd_.valid() && !sending_finished_;
 }
 
 ProxyFile::~ProxyFile() { Close().IgnoreError(); }
@@ -175,10 +281,15 @@ absl::StatusOr<ProxyFile> ProxyFile::Open(absl::string_view path,
     file.fd_.Reset();  // Abandon: no goodbye to wait for.
     return status;
   }
+  file.StartBatching();
   return file;
 }
 
 absl::Status ProxyFile::Write(absl::string_view data) {
+  if (batcher_ != nullptr) {
+    std::lock_guard<std::mutex> lock(*batcher_->mu());
+    return WriteBatched(data);
+  }
   if (!fd_.valid() || sending_finished_) return ClosedStatus();
   if (!queue_.empty()) {
     OFFLOG_RETURN_IF_ERROR(SendQueued());
@@ -197,6 +308,68 @@ absl::Status ProxyFile::Write(absl::string_view data) {
     }
   }
   return SendOrQueue(data);
+}
+
+absl::Status ProxyFile::WriteBatched(absl::string_view data) {
+  if (!fd_.valid() || sending_finished_) return ClosedStatus();
+  if (!HasRoomFor(data.size())) {
+    OFFLOG_RETURN_IF_ERROR(SendQueued());
+    if (!queue_.empty() && !HasRoomFor(data.size())) {
+      if (overflow_policy_ != OverflowPolicy::kBlock) {
+        return Overflow(data.size());
+      }
+      absl::Time deadline =
+          absl::Now() + absl::Milliseconds(overflow_block_ms_);
+      OFFLOG_ASSIGN_OR_RETURN(bool room, WaitForRoom(data.size(), deadline));
+      if (!room) return Overflow(data.size());
+    }
+    if (queue_.empty() && !HasRoomFor(data.size())) {
+      // Larger than the bound: sent at once, as without batching.
+      send_by_ = absl::InfiniteFuture();
+      OFFLOG_RETURN_IF_ERROR(SendOrQueue(data));
+      if (!queue_.empty()) {
+        AfterBatchSend(absl::Now());
+        batcher_->WakeBy(send_by_);
+      }
+      return absl::OkStatus();
+    }
+  }
+  absl::Time now = absl::Now();
+  if (queue_.empty()) {
+    send_by_ = now + linger_;
+    send_at_bytes_ = batch_bytes_;
+    batcher_->WakeBy(send_by_);
+  }
+  queue_.Append(data);
+  if (queue_.size() < send_at_bytes_ && now < send_by_) {
+    return absl::OkStatus();
+  }
+  OFFLOG_RETURN_IF_ERROR(SendQueued());
+  AfterBatchSend(now);
+  return absl::OkStatus();
+}
+
+void ProxyFile::AfterBatchSend(absl::Time now) {
+  if (queue_.empty()) {
+    send_by_ = absl::InfiniteFuture();
+    return;
+  }
+  // The socket is full: try again after another batch or a while, not on
+  // every Write() (each try is a system call).
+  send_by_ = now + std::max(linger_, kBatchRetry);
+  send_at_bytes_ = queue_.size() + batch_bytes_;
+}
+
+absl::Time ProxyFile::OnTimer(absl::Time now) {
+  if (!fd_.valid() || sending_finished_ || queue_.empty()) {
+    send_by_ = absl::InfiniteFuture();
+    return send_by_;
+  }
+  if (now < send_by_) return send_by_;
+  // An error closes the connection; the next call returns it.
+  SendQueued().IgnoreError();
+  AfterBatchSend(now);
+  return send_by_;
 }
 
 absl::Status ProxyFile::SendOrQueue(absl::string_view data) {
@@ -282,6 +455,7 @@ absl::Status ProxyFile::FlushUntil(absl::Time deadline,
 }
 
 absl::Status ProxyFile::Flush() {
+  MaybeLock lock(mutex());
   if (!fd_.valid()) return ClosedStatus();
   return FlushUntil(absl::Now() + timeout(), "");
 }
@@ -293,6 +467,7 @@ absl::StatusOr<int> ProxyFile::UnreadByServer() const {
 }
 
 absl::Status ProxyFile::WaitWritten(absl::Time deadline) {
+  MaybeLock lock(mutex());
   if (!fd_.valid()) return ClosedStatus();
   // Nothing announces that the server has read the socket: poll for its
   // messages (an error) in short, growing steps.
@@ -365,6 +540,7 @@ absl::Status ProxyFile::ReadPendingMessages() {
 }
 
 absl::StatusOr<bool> ProxyFile::CheckRotated() {
+  MaybeLock lock(mutex());
   if (!fd_.valid()) {
     if (!error_.ok()) return error_;
     return rotated_;
@@ -389,6 +565,7 @@ absl::Status ProxyFile::FailSend(int err) {
 }
 
 absl::Status ProxyFile::FinishSending() {
+  MaybeLock lock(mutex());
   if (!fd_.valid() || sending_finished_) return ClosedStatus();
   absl::Status status = FlushUntil(absl::Now() + timeout(), " on close()");
   if (status.ok() && ::shutdown(fd_.get(), SHUT_WR) != 0) {
@@ -413,6 +590,7 @@ absl::Status ProxyFile::Fail(absl::Status error) {
 }
 
 absl::Status ProxyFile::Close(bool block_send, bool block_close) {
+  MaybeLock lock(mutex());
   if (!fd_.valid()) return absl::OkStatus();
   absl::Status status = FinishClose(block_send, block_close);
   fd_.Reset();

@@ -16,6 +16,16 @@
 //
 // WaitWritten() waits until everything accepted so far is in the file.
 //
+// Batching (opt-in, ProxyFileOptions::linger_us > 0), like Kafka's
+// linger.ms: Write() only copies the data into the queue; the queue is sent
+// in one send() once it holds batch_bytes, or linger_us after its oldest
+// byte arrived, whichever comes first. A timer thread owned by the
+// ProxyFile sends it on time even if nothing more is written. The held
+// bytes count towards max_queued_bytes. The cost: a client that crashes
+// loses what it held, at most linger_us's worth of writes (plus, as
+// without batching, whatever was queued because the socket was full).
+//
+
 // Errors the server reports (it could not open the file, a write failed, it
 // is shutting down) arrive as a Status whose message is the server's text,
 // e.g. "FileNotFoundError: [Errno 2] No such file or directory: '/x/y.log'",
@@ -31,12 +41,20 @@
 //   ...
 //   s = file->Close();  // Waits for the server to confirm the data is written.
 //
-// A ProxyFile is not thread-safe; see SyncProxyFile for one that is.
+// A ProxyFile is not thread-safe; see SyncProxyFile for one that is. With
+// batching on, it owns a timer thread that takes an internal lock; the rule
+// for callers is unchanged: call its methods (all of them, the accessors
+// too) from one thread at a time. The timer thread never calls back into
+// the application. The thread ends when the ProxyFile is destroyed. A
+// child made by fork() has no timer thread: it must neither use nor destroy
+// a batching ProxyFile inherited from its parent (exec or _exit instead).
 #ifndef OFFLOG_CLIENT_PROXY_FILE_H_
 #define OFFLOG_CLIENT_PROXY_FILE_H_
 
 #include <cstddef>
 #include <cstdint>
+#include <memory>
+#include <mutex>
 #include <optional>
 #include <string>
 
@@ -68,6 +86,7 @@ absl::string_view OverflowPolicyName(OverflowPolicy policy);
 std::optional<OverflowPolicy> ParseOverflowPolicy(absl::string_view name);
 
 inline constexpr size_t kDefaultMaxQueuedBytes = 64 * 1024 * 1024;
+inline constexpr size_t kDefaultBatchBytes = 16 * 1024;
 
 struct ProxyFileOptions {
   // The server's listening socket.
@@ -92,6 +111,14 @@ struct ProxyFileOptions {
   // With OverflowPolicy::kBlock, how long, in milliseconds, one Write() may
   // block waiting for room.
   int overflow_block_ms = kDefaultTimeoutMs;
+  // Batching: the longest, in microseconds, that Write() may hold data in
+  // this process before it is sent, so that many small writes go in one
+  // send(). 0 (the default) turns batching off: Write() sends at once.
+  // A client crash can lose up to this much of the latest writes.
+  int64_t linger_us = 0;
+  // With batching on, the held data is sent as soon as it reaches this many
+  // bytes, without waiting for linger_us.
+  size_t batch_bytes = kDefaultBatchBytes;
 };
 
 class ProxyFile {
@@ -125,10 +152,16 @@ class ProxyFile {
   // returns OK (kDrop), ResourceExhausted (kFail), or first blocks for up
   // to overflow_block_ms and returns DeadlineExceeded if it still does not
   // fit (kBlock). Except under kBlock, Write() never blocks.
+  //
+  // With batching on (linger_us > 0), Write() sends nothing until the
+  // queue holds batch_bytes; the timer thread sends it linger_us after its
+  // oldest byte was written. When Write() returns, the data is then only
+  // in this process's memory, for up to linger_us.
   absl::Status Write(absl::string_view data);
 
   // Blocks until every byte accepted by Write() so far has been written to
-  // the file by the server, or until `deadline`: sends the queue, then
+  // the file by the server, or until `deadline`: sends the queue (a batch
+  // being held included, without waiting for linger_us), then
   // waits until the server has read everything from the socket (SIOCOUTQ).
   // offlogd (with --peek-reads or --atomic-lines, its defaults) takes bytes
   // out of the socket only once they are in the file, so then they are in
@@ -153,8 +186,9 @@ class ProxyFile {
   // true it stays true; reopen the path to follow the rotation.
   absl::StatusOr<bool> CheckRotated();
 
-  // Blocks for up to the timeout until all queued data has been handed to
-  // the socket. DeadlineExceeded if that does not happen in time.
+  // Blocks for up to the timeout until all queued data (a batch being held
+  // included) has been handed to the socket. DeadlineExceeded if that does
+  // not happen in time.
   absl::Status Flush();
 
   // Ends the sending side as Close(/*block_send=*/true, false) does (sends
@@ -174,19 +208,40 @@ class ProxyFile {
   // Idempotent: closing a closed file does nothing and returns OK.
   absl::Status Close(bool block_send = true, bool block_close = true);
 
-  // Bytes accepted by Write() but not yet handed to the socket.
-  size_t queued_bytes() const { return queue_.size(); }
+  // Bytes accepted by Write() but not yet handed to the socket (a batch
+  // being held included).
+  size_t queued_bytes() const;
 
   // Bytes, and Write() calls, dropped because the queue was full, whatever
   // the policy, since Open(). Never reset.
-  uint64_t dropped_bytes() const { return dropped_bytes_; }
-  uint64_t dropped_writes() const { return dropped_writes_; }
+  uint64_t dropped_bytes() const;
+  uint64_t dropped_writes() const;
 
   // False once closed, whether by Close(), FinishSending() or an error.
-  bool is_open() const { return fd_.valid() && !sending_finished_; }
+  bool is_open() const;
 
  private:
+  // The timer thread of a batching ProxyFile, and the lock it shares with
+  // the ProxyFile's methods. Heap-allocated so that its address, which the
+  // thread uses, survives moves of the ProxyFile.
+  class Batcher;
+
   ProxyFile(UniqueFd fd, const ProxyFileOptions& options);
+  // The lock shared with the timer thread; nullptr when not batching.
+  std::mutex* mutex() const;
+  // Starts the timer thread if linger_us > 0 (after the handshake).
+  void StartBatching();
+  // Write() with batching on, under the lock.
+  absl::Status WriteBatched(absl::string_view data);
+  // Moves `other`'s state into this file (under `other`'s lock).
+  void TakeFrom(ProxyFile& other);
+  // Sets when to send again after a send at `now`: not before another
+  // batch_bytes or max(linger, 10 ms) if some is still queued.
+  void AfterBatchSend(absl::Time now);
+  // The timer thread's work, under the lock: sends the queue if its
+  // deadline has passed; returns when to come back (InfiniteFuture for
+  // when something is queued).
+  absl::Time OnTimer(absl::Time now);
 
   // Sends as much queued data as the socket takes without blocking.
   absl::Status SendQueued();
@@ -240,6 +295,15 @@ class ProxyFile {
   bool sending_finished_ = false;  // FinishSending() shut the socket down.
   bool bye_ = false;               // The server said goodbye.
   absl::Status error_;  // Why the connection was closed, if by an error.
+  // Batching: linger_ > 0 when on. The queue is next sent by send_by_
+  // (InfiniteFuture when nothing is held)...
+  absl::Duration linger_;
+  size_t batch_bytes_;
+  absl::Time send_by_ = absl::InfiniteFuture();
+  // ... or once the queue holds this many bytes.
+  size_t send_at_bytes_ = 0;
+  // Declared last: destroyed (its thread joined) before everything else.
+  std::unique_ptr<Batcher> batcher_;
 };
 
 }  // namespace offlog

@@ -49,6 +49,10 @@ constexpr int kAcceptBatch = 64;
 constexpr int kAcceptPauseMs = 100;
 constexpr int kStallCheckMs = 500;
 constexpr int kRetryMs = 50;  // Channel sends after ETOOMANYREFS/ENOBUFS.
+// A writer this long inside one open() or write(), or this long without
+// answering an assignment, is not responding (WriterUnresponsive).
+constexpr int64_t kStuckMs = 200;
+constexpr int64_t kUnresponsiveMs = 1000;
 // Writer exits seen before the spawner named the pid. At most
 // WriterPool::kMaxStarting writers have no known pid at any time, so none of
 // their exits is forgotten.
@@ -143,6 +147,7 @@ class Acceptor {
 
   // Routing clients to writers.
   void Enqueue(uint64_t id);
+  bool WriterUnresponsive(const std::string& key);
   void Pump(const std::string& key);
   void PumpAll();
   WriterProc* BindWriter(const std::string& key, Waiting& q);
@@ -598,7 +603,8 @@ void Acceptor::Enqueue(uint64_t id) {
   Waiting& q = waiting_[h.key];
   int& mine = q.per_uid[h.cred.uid];
   int cap = bounds_.max_waiting_per_file;
-  if (static_cast<int>(q.ids.size()) >= cap || mine >= cap / 2) {
+  bool full = static_cast<int>(q.ids.size()) >= cap || mine >= cap / 2;
+  if (full && WriterUnresponsive(h.key)) {
     if (mine == 0) q.per_uid.erase(h.cred.uid);
     std::string key = h.key;
     if (q.ids.empty()) waiting_.erase(key);
@@ -611,6 +617,20 @@ void Acceptor::Enqueue(uint64_t id) {
   ++mine;
   q.ids.push_back(id);
   Pump(h.key);
+}
+
+// Whether the writer of `key` is not taking clients: inside one open() or
+// write() for kStuckMs, or holding assignments it has not answered for
+// kUnresponsiveMs. A writer that is merely busy (a burst of clients) is
+// not: its queue may then grow past --max-waiting-per-file, bounded by its
+// clients' per-uid connection bounds, since it is draining it.
+bool Acceptor::WriterUnresponsive(const std::string& key) {
+  WriterProc* w = pool_.Bound(key);
+  if (w == nullptr) return false;  // Being started: the spawner is at work.
+  int64_t now = MonotonicMs();
+  int64_t since = w->stats.get()->busy_since_ms.load();
+  if (since != 0 && now - since >= kStuckMs) return true;
+  return w->in_flight > 0 && now - w->last_taken_ms >= kUnresponsiveMs;
 }
 
 // Hands waiting clients of `key` to its writer while it has room for
@@ -697,6 +717,7 @@ void Acceptor::SendAssign(WriterProc* w, uint64_t id) {
   Handed& h = handed_[id];
   h.writer = w->id;
   h.taken = false;
+  if (w->in_flight == 0) w->last_taken_ms = MonotonicMs();
   ++w->clients;
   ++w->in_flight;
   ++in_flight_;
@@ -787,6 +808,7 @@ void Acceptor::OnTaken(WriterProc* w, uint64_t id, uint32_t flags) {
   }
   it->second.taken = true;
   if (flags & kTakenOk) it->second.told_ok = true;
+  w->last_taken_ms = MonotonicMs();
   --w->in_flight;
   --in_flight_;
   if (w->state == WriterProc::State::kBusy) Pump(w->key);

@@ -287,9 +287,10 @@ options:
                         and descriptor limits allow.
   --max-waiting-per-file N
                         Clients that may wait in the acceptor for a file's
-                        writer while it is busy or stuck (one uid at most
-                        half of them); beyond, they are refused. Default:
-                        2048
+                        writer while it is not responding (stuck in one
+                        open()/write() for 200 ms, or 1 s without taking a
+                        client; one uid at most half of them); beyond, they
+                        are refused. Default: 2048
   --log-target auto|journal|stream
                         Where the server log goes besides --logfile:
                         journal (native records with PRIORITY and

@@ -52,6 +52,9 @@ struct WriterProc {
   bool one_shot = false;
   uint64_t clients = 0;  // Assigned and not yet reported done.
   int in_flight = 0;     // Assigned and not yet reported taken (kTaken).
+  // MonotonicMs() of its last kTaken, or of the assignment that ended a
+  // time with none in flight.
+  int64_t last_taken_ms = 0;
   bool reopen_queued = false;
   bool stall_logged = false;
   // `stats` when the writer took `path`. The shared counters run over the

@@ -134,7 +134,7 @@ void ReadFifoRest(int fd, std::string* got) {
 }
 
 class BoundedQueueTest : public ::testing::Test {
- protected:
+ public:  // The helpers below the fixture use its server and FIFOs.
   static void SetUpTestSuite() {
     // glog to files in TEST_TMPDIR, not to the test's output.
     FLAGS_stderrthreshold = google::GLOG_FATAL;
@@ -595,19 +595,28 @@ TeeRun RunTeeOnStalledFifo(std::vector<std::string> args,
   return run;
 }
 
-TEST_F(BoundedQueueTest, TeeDropsWholeLinesAndExitsThree) {
+// 4,000 records through offlog_tee into a stalled FIFO with a 256 KiB
+// bound and `--overflow policy`; `*input` is what it was given, `*got` what
+// reached the FIFO.
+TeeRun TeeRecordsWithPolicy(BoundedQueueTest& test, const std::string& name,
+                            const std::string& policy, std::string* input,
+                            std::string* got) {
   UniqueFd reader;
-  std::string fifo = MakeFifo("tee.fifo", &reader);
-  std::string input, record;
+  std::string fifo = test.MakeFifo(name, &reader);
+  std::string record;
   for (size_t i = 0; i < 4000; ++i) {
     FillRecord(i, &record);
-    input += record;
+    *input += record;
   }
-  std::string got;
-  TeeRun run = RunTeeOnStalledFifo(
-      {"-s", server_->socket_path(), "-t", absl::StrCat(kDeadlineMs),
-       "--max-queued-bytes", "262144", "--overflow", "drop", fifo},
-      input, reader.get(), &got);
+  return RunTeeOnStalledFifo(
+      {"-s", test.server_->socket_path(), "-t", absl::StrCat(kDeadlineMs),
+       "--max-queued-bytes", "262144", "--overflow", policy, fifo},
+      *input, reader.get(), got);
+}
+
+TEST_F(BoundedQueueTest, TeeDropsWholeLinesAndExitsThree) {
+  std::string input, got, record;
+  TeeRun run = TeeRecordsWithPolicy(*this, "tee.fifo", "drop", &input, &got);
   EXPECT_EQ(run.exit_code, 3) << run.err;
   std::regex report(
       "offlog_tee: (\\d+) bytes of input dropped, in \\d+ pieces, while the "
@@ -629,18 +638,9 @@ TEST_F(BoundedQueueTest, TeeDropsWholeLinesAndExitsThree) {
 }
 
 TEST_F(BoundedQueueTest, TeeFailStopsWithAnError) {
-  UniqueFd reader;
-  std::string fifo = MakeFifo("tee-fail.fifo", &reader);
-  std::string input, record;
-  for (size_t i = 0; i < 4000; ++i) {
-    FillRecord(i, &record);
-    input += record;
-  }
-  std::string got;
-  TeeRun run = RunTeeOnStalledFifo(
-      {"-s", server_->socket_path(), "-t", absl::StrCat(kDeadlineMs),
-       "--max-queued-bytes", "262144", "--overflow", "fail", fifo},
-      input, reader.get(), &got);
+  std::string input, got;
+  TeeRun run =
+      TeeRecordsWithPolicy(*this, "tee-fail.fifo", "fail", &input, &got);
   EXPECT_EQ(run.exit_code, 1) << run.err;
   EXPECT_TRUE(absl::StrContains(run.err, "offlog client queue full"))
       << run.err;

@@ -807,7 +807,10 @@ void Acceptor::OnTaken(WriterProc* w, uint64_t id, uint32_t flags) {
     return;
   }
   it->second.taken = true;
-  if (flags & kTakenOk) it->second.told_ok = true;
+  if (flags & kTakenOk) {
+    it->second.told_ok = true;
+    pool_.OnConfirmed(w);
+  }
   w->last_taken_ms = MonotonicMs();
   --w->in_flight;
   --in_flight_;

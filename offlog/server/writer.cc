@@ -334,6 +334,7 @@ void Writer::OnAssign(ChannelMessage msg) {
       EndClient(id, Ending::kServerClosed);
       return;
     }
+    LeaveStartingPriority(config_.priority);
   }
   Confirm(c);
 }

@@ -12,6 +12,7 @@
 #include <vector>
 
 #include "offlog/common/unique_fd.h"
+#include "offlog/server/priority.h"
 #include "offlog/server/writer_stats.h"
 
 namespace offlog {
@@ -34,6 +35,8 @@ struct WriterConfig {
   // --allow-dir, normalised: open confined beneath these (confine.h).
   // Target paths are opened as the client sent them, never normalised.
   std::vector<std::string> allowed_dirs;
+  // Set by the pool: the nice value to go back to once the file is open.
+  StartPriority priority;
 };
 
 // Serves clients until told to shut down or the acceptor goes away. Returns

@@ -605,6 +605,50 @@ TEST_F(SecurityTest, CompromisedWriterCannotActOnAnotherWritersClients) {
                   .ok());
 }
 
+// ---- Issue 11 item 5: the admission policy is built once ----
+
+// The path of the flaky_nss shim: $FLAKY_NSS, or from the test's runfiles.
+std::string FlakyNssPath() {
+  if (const char* env = getenv("FLAKY_NSS")) return env;
+  const char* srcdir = getenv("TEST_SRCDIR");
+  return absl::StrCat(srcdir ? srcdir : ".",
+                      "/offlog/offlog/tests/libflaky_nss.so");
+}
+
+// Item 5. offlogd resolves --allow-uid names at start-up. It used to do it
+// twice (once in main() to validate, again in the acceptor, where a failure
+// became an empty policy: everyone served). A name service that answers
+// the first lookup and not the second (the shim: one lookup passes, every
+// later one fails) must still leave the policy in force.
+TEST_F(SecurityTest, AllowUidHoldsWhenALaterUserLookupFails) {
+  RequireRoot();
+  std::string shim = FlakyNssPath();
+  ASSERT_EQ(access(shim.c_str(), R_OK), 0) << shim;
+  {
+    // For offlogd only: the harness exec()s it with this environment.
+    struct Unset {
+      ~Unset() {
+        unsetenv("LD_PRELOAD");
+        unsetenv("FLAKY_NSS_PASS");
+      }
+    } unset;
+    setenv("LD_PRELOAD", shim.c_str(), 1);
+    setenv("FLAKY_NSS_PASS", "1", 1);
+    ASSERT_NO_FATAL_FAILURE(
+        Start({"--socket-mode", "0666", "--allow-uid", "root"}));
+  }
+  // The shim was in place and answered start-up's lookup.
+  EXPECT_TRUE(absl::StrContains(server_->Log(),
+                                "flaky_nss: getpwnam(root) call 1 passed"))
+      << server_->Log();
+  std::string path = pub_ + "/refused.log";
+  EXPECT_EQ(AsNobody(path, "x\n"), PermissionDenied(path)) << server_->Log();
+  struct stat st;
+  EXPECT_NE(stat(path.c_str(), &st), 0) << path << " was created";
+  EXPECT_EQ(Exchange(server_->socket_path(), pub_ + "/root.log", "r\n"),
+            "OK+BYE");
+}
+
 // A forged record, as a client would append it to offlogd's own log.
 constexpr absl::string_view kForged =
     "[2026-01-01 00:00:00.000 offlog CRITICAL] forged\n";

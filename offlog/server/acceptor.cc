@@ -159,7 +159,7 @@ class Acceptor {
   void OnWriterEvent(uint64_t id, uint32_t events);
   void HandleWriterMessage(WriterProc* w, ChannelMessage msg);
   void OnTaken(WriterProc* w, uint64_t id, uint32_t flags);
-  void OnWriterLog(const ChannelMessage& msg);
+  void OnWriterLog(const WriterProc* w, const ChannelMessage& msg);
   void OnClientDone(WriterProc* w, uint64_t id);
   void OnClosed(WriterProc* w);
   void MaybeClose(WriterProc* w);
@@ -777,7 +777,7 @@ void Acceptor::HandleWriterMessage(WriterProc* w, ChannelMessage msg) {
       OnClosed(w);
       break;
     case MsgType::kLog:
-      OnWriterLog(msg);
+      OnWriterLog(w, msg);
       break;
     default:
       LogWarning("Writer %d sent an unexpected message (%d)", w->pid,
@@ -788,14 +788,20 @@ void Acceptor::HandleWriterMessage(WriterProc* w, ChannelMessage msg) {
 
 // A writer may run as a client's user: its level is capped at ERROR, and
 // its text was escaped by the writer (a forged record could only repeat what
-// that user may put in the log anyway through a path).
-void Acceptor::OnWriterLog(const ChannelMessage& msg) {
+// that user may put in the log anyway through a path). A record names a
+// client (the journal's OFFLOG_CLIENT_ID and OFFLOG_CLIENT_UID) only if that
+// client is this writer's, with the uid the acceptor read from the socket:
+// a writer cannot pin its records on another user's client.
+void Acceptor::OnWriterLog(const WriterProc* w, const ChannelMessage& msg) {
   uint32_t level = std::min<uint32_t>(msg.flags & kLogLevelMask,
                                       static_cast<uint32_t>(Level::kError));
   LogFields fields;
   fields.path = msg.raw_path;
-  fields.client_id = msg.client_id;
-  if (msg.flags & kLogHasUid) fields.client_uid = msg.uid;
+  if (auto it = handed_.find(msg.client_id);
+      it != handed_.end() && it->second.writer == w->id) {
+    fields.client_id = msg.client_id;
+    fields.client_uid = it->second.cred.uid;
+  }
   LogRecord(static_cast<Level>(level), msg.path, fields);
 }
 

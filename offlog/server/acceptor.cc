@@ -177,6 +177,7 @@ class Acceptor {
   absl::Status SetUpControl();
   std::optional<JournalSink> OpenJournal() const;
   ServerSnapshot Snapshot();
+  static void LogStartPriority(const StartPriority& p, int asked);
   void BeginShutdown();
   void AbandonWriters();
   uint64_t UnreadBytes(uint64_t writer) const;
@@ -189,7 +190,8 @@ class Acceptor {
         .atomic_lines = options.atomic_lines,
         .line_hold_ms = options.line_hold_ms,
         .coalesce_us = options.coalesce_us,
-        .allowed_dirs = admission.allowed_dirs()};
+        .allowed_dirs = admission.allowed_dirs(),
+        .starting_nice_delta = options.writer_start_nice};
   }
 
   ServerOptions options_;
@@ -325,6 +327,7 @@ int Acceptor::Run() {
                                         ? std::string("(from systemd)")
                                         : listener_.path);
   LogInfo("Bounds: %s", bounds_.ToString());
+  LogStartPriority(pool_.priority(), options_.writer_start_nice);
   if (options_.notify) {
     if (absl::Status s = NotifySystemd("READY=1"); !s.ok()) {
       LogWarning("sd_notify failed: %s", s.ToString());
@@ -388,6 +391,20 @@ int Acceptor::NextTimeoutMs() const {
   if (next_retry_ms_) next = std::min(next, next_retry_ms_);
   if (shutting_down_) next = std::min(next, shutdown_deadline_ms_);
   return static_cast<int>(std::clamp<int64_t>(next - MonotonicMs(), 0, 1000));
+}
+
+void Acceptor::LogStartPriority(const StartPriority& p, int asked) {
+  if (p.lowered) {
+    LogInfo(
+        "Writers start at nice %d, the acceptor's %d once their file is "
+        "open",
+        p.starting_nice, p.serving_nice);
+  } else if (asked > 0) {
+    LogInfo(
+        "Writers start at the acceptor's nice value %d: with neither "
+        "RLIMIT_NICE nor CAP_SYS_NICE they could not go back up",
+        p.serving_nice);
+  }
 }
 
 void Acceptor::OnTimers() {

@@ -27,6 +27,8 @@ struct ServerOptions {
   bool atomic_lines = true;
   int line_hold_ms = 100;
   int coalesce_us = 200;
+  // Nice levels below the acceptor at which writers start (priority.h).
+  int writer_start_nice = 10;
   bool peek_reads = true;
   // --control-socket; unset: the default (see ControlSocketPath), empty:
   // no control socket.

@@ -19,7 +19,7 @@ WriterPool::WriterPool(WriterConfig config, int prefork, int max_writers)
       max_writers_(max_writers) {}
 
 absl::StatusOr<int> WriterPool::Start() {
-  config_.priority = PlanStartPriority();
+  config_.priority = PlanStartPriority(config_.starting_nice_delta);
   absl::StatusOr<SpawnerProcess> spawner = StartSpawner(config_);
   if (!spawner.ok()) return spawner.status();
   spawner_ = *std::move(spawner);

@@ -92,6 +92,9 @@ class WriterPool {
   // caller watches and serves with OnSpawnerReadable().
   absl::StatusOr<int> Start();
 
+  // Writers' start priority, as decided by Start().
+  const StartPriority& priority() const { return config_.priority; }
+
   // The writer bound to `key`, or null.
   WriterProc* Bound(absl::string_view key);
   // Binds an idle writer to `key` for `path`, counted against `owner`;

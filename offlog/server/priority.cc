@@ -41,13 +41,13 @@ bool CanRaiseBackTo(int nice) {
 
 }  // namespace
 
-StartPriority PlanStartPriority() {
+StartPriority PlanStartPriority(int delta) {
   StartPriority p;
   errno = 0;
   int nice = getpriority(PRIO_PROCESS, 0);
   if (errno != 0) return p;
   p.serving_nice = nice;
-  p.starting_nice = std::min(19, nice + kStartingNiceDelta);
+  p.starting_nice = std::min(19, nice + std::max(0, delta));
   p.lowered =
       p.starting_nice > nice && (AllowNice(nice) || CanRaiseBackTo(nice));
   if (!p.lowered) p.starting_nice = nice;

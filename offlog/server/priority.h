@@ -33,8 +33,10 @@ struct StartPriority {
 };
 
 // Decides for the calling process, the acceptor, before it starts the
-// spawner (the spawner and writers inherit the RLIMIT_NICE it sets).
-StartPriority PlanStartPriority();
+// spawner (the spawner and writers inherit the RLIMIT_NICE it sets):
+// writers start `delta` nice levels below it (at most at 19), or at its
+// level when `delta` is 0 or they could not go back up.
+StartPriority PlanStartPriority(int delta);
 
 // In the spawner, once: takes on starting_nice, which each writer inherits.
 void EnterStartingPriority(const StartPriority& p);

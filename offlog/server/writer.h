@@ -35,7 +35,10 @@ struct WriterConfig {
   // --allow-dir, normalised: open confined beneath these (confine.h).
   // Target paths are opened as the client sent them, never normalised.
   std::vector<std::string> allowed_dirs;
-  // Set by the pool: the nice value to go back to once the file is open.
+  // Nice levels below the acceptor at which writers start, and what the
+  // pool made of it at start (priority.h): what to go back to once the file
+  // is open.
+  int starting_nice_delta = kStartingNiceDelta;
   StartPriority priority;
 };
 

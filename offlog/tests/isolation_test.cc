@@ -318,6 +318,20 @@ TEST_F(IsolationTest, WritersStartBelowTheAcceptorsWeightUntilTheirFileIsOpen) {
   ExpectServesAnotherFileAndStops(*server_);
 }
 
+TEST_F(IsolationTest, WriterStartNiceZeroStartsWritersAtTheAcceptorsLevel) {
+  RequireRoot();
+  ASSERT_NO_FATAL_FAILURE(Start({"--prefork=2", "--writer-start-nice=0"}));
+  const int acceptor = NiceOf(server_->pid());
+  std::string file = server_->File("open.log");
+  UniqueFd client = MustOpen(*server_, file);  // The pool has started.
+  ASSERT_TRUE(client.valid());
+  std::vector<pid_t> children = ChildPids(server_->pid());
+  EXPECT_GE(children.size(), 2u);
+  for (pid_t child : children) EXPECT_EQ(NiceOf(child), acceptor) << child;
+  EXPECT_EQ(FinishAndWaitBye(client.get(), kDeadline).value_or("?"), "BYE");
+  ExpectServesAnotherFileAndStops(*server_);
+}
+
 // (2) A crowd of clients of one stalled path (its writer stuck in write()
 // on a FIFO nobody reads) costs other files nothing: at most a bounded
 // number wait in the acceptor, the rest are refused with the original's

@@ -91,6 +91,9 @@ class Writer : public LogSink {
              const LogFields& fields) override;
 
  private:
+  // Waits for the channel's and the clients' events (until the next timer
+  // at most) and handles them; false if epoll fails.
+  bool ProcessEvents();
   void OnChannelReadable();
   void OnChannelMessage(ChannelMessage msg);
   // Sends what the channel's outbox holds and watches for room if any is
@@ -128,6 +131,7 @@ class Writer : public LogSink {
   // (LinePolicy::Fit); 0, the write's errno, or EFBIG if it was cut.
   int WriteAll(absl::string_view data);
   void ScheduleRotationCheck();
+  bool RotationCheckDue() const;
   void CheckRotation();
   void TellRotated();
   int NextTimeoutMs() const;
@@ -171,23 +175,14 @@ int Writer::Run() {
   if (!epoll_ || epoll_ctl(epoll_.get(), EPOLL_CTL_ADD, channel_.fd(), &ev)) {
     return 1;
   }
+  // The cycle: wait for events, serve the clients with data, then the
+  // timers (held lines, rotation), report, and pause if the turn was small.
   while (!(shutting_down_ && clients_.empty())) {
-    epoll_event events[64];
-    int n = epoll_wait(epoll_.get(), events, 64, NextTimeoutMs());
-    if (n < 0 && errno != EINTR) return 1;
-    for (int i = 0; i < n; ++i) {
-      if (events[i].data.u64 == kChannelKey) {
-        if (events[i].events & EPOLLIN) OnChannelReadable();
-      } else {
-        OnClientEvent(events[i].data.u64, events[i].events);
-      }
-    }
+    if (!ProcessEvents()) return 1;
     uint64_t before = stats_->bytes_written;
     ServeReadyClients();
     FlushQuietClients();
-    if (!file_.path().empty() && MonotonicMs() >= next_rotation_check_ms_) {
-      CheckRotation();
-    }
+    if (RotationCheckDue()) CheckRotation();
     FlushChannel();
     // New clients are not kept waiting for a pause.
     if (!took_clients_) Coalesce(stats_->bytes_written - before);
@@ -196,6 +191,24 @@ int Writer::Run() {
   if (file_.is_open()) OnClose();
   FlushBeforeExit();
   return 0;
+}
+
+bool Writer::ProcessEvents() {
+  epoll_event events[64];
+  int n = epoll_wait(epoll_.get(), events, 64, NextTimeoutMs());
+  if (n < 0 && errno != EINTR) return false;
+  for (int i = 0; i < n; ++i) {
+    if (events[i].data.u64 == kChannelKey) {
+      if (events[i].events & EPOLLIN) OnChannelReadable();
+    } else {
+      OnClientEvent(events[i].data.u64, events[i].events);
+    }
+  }
+  return true;
+}
+
+bool Writer::RotationCheckDue() const {
+  return !file_.path().empty() && MonotonicMs() >= next_rotation_check_ms_;
 }
 
 int Writer::NextTimeoutMs() const {

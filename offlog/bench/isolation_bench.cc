@@ -18,6 +18,9 @@
 //          is stuck in write(); then --stall_clients more clients of the
 //          FIFO connect (they wait in the acceptor or are refused as not
 //          responding); then --probes probes.
+//   newfiles: each probe opens a file that has no writer yet,
+//          <dir>/new<i>.log (connect, path, OK, close): --probes probes of
+//          connect-to-OK for a new file, one after another (issue 12).
 //   forks: a control: this program itself creates --spawn_paths processes
 //          one after another (fork(), _exit(), waitpid()) while the probes
 //          run, as offlogd's spawner does for new paths, but with the
@@ -66,7 +69,7 @@ DEFINE_string(socket, "/tmp/offlog.sock", "Server socket.");
 DEFINE_string(dir, "",
               "Directory for the target files (default: a new one in /tmp, "
               "removed afterwards).");
-DEFINE_string(disturb, "none", "none, spawn, stall or forks.");
+DEFINE_string(disturb, "none", "none, spawn, stall, newfiles or forks.");
 DEFINE_int32(probes, 300, "Probes (none, stall).");
 DEFINE_int32(explain_slow_us, 0,
              "Print how long connect() and the answer took for each probe "
@@ -544,6 +547,20 @@ void Report(const std::string& disturb, const Results& r) {
   fclose(f);
 }
 
+// --disturb=newfiles: connect-to-OK of clients of files no writer has open.
+void RunNewFiles(const std::string& dir, Results* r) {
+  for (int i = 0; i < FLAGS_probes; ++i) {
+    absl::StatusOr<int64_t> ns = Probe(absl::StrFormat("%s/new%d.log", dir, i));
+    if (ns.ok()) {
+      r->probe_ns.push_back(*ns);
+    } else {
+      NoteError(r, ns.status());
+    }
+    absl::SleepFor(absl::Microseconds(FLAGS_probe_gap_us));
+  }
+  std::sort(r->probe_ns.begin(), r->probe_ns.end());
+}
+
 // Runs the chosen disturbance with the keeper of hot.log connected.
 absl::Status RunProbes(const std::string& dir, Results* r) {
   const std::string hot = dir + "/hot.log";
@@ -556,6 +573,8 @@ absl::Status RunProbes(const std::string& dir, Results* r) {
     RunSpawn(dir, hot, r);
   } else if (FLAGS_disturb == "forks") {
     RunOwnForks(hot, r);
+  } else if (FLAGS_disturb == "newfiles") {
+    RunNewFiles(dir, r);
   } else {
     return RunStall(dir, hot, r);
   }
@@ -587,9 +606,11 @@ int Main() {
     return r.probe_errors == 0 ? 0 : 1;
   }
   if (FLAGS_disturb != "none" && FLAGS_disturb != "spawn" &&
-      FLAGS_disturb != "stall" && FLAGS_disturb != "forks") {
+      FLAGS_disturb != "stall" && FLAGS_disturb != "forks" &&
+      FLAGS_disturb != "newfiles") {
     fprintf(stderr,
-            "isolation_bench: --disturb must be none, spawn, stall or forks\n");
+            "isolation_bench: --disturb must be none, spawn, stall, newfiles "
+            "or forks\n");
     return 2;
   }
   std::string dir = FLAGS_dir;

@@ -79,6 +79,7 @@ struct Handed {
   bool taken = false;   // The writer said kTaken.
   bool told_ok = false;
   bool told_rotated = false;
+  bool repassed = false;  // Its writer died with it (kAssignRepassed).
   bool as_client = false;
   std::string key;
   std::string raw_path;
@@ -729,7 +730,8 @@ void Acceptor::SendAssign(WriterProc* w, uint64_t id) {
   msg.path = h.path;
   msg.flags = (h.as_client ? kAssignAsClient : 0) |
               (h.told_ok ? kAssignToldOk : 0) |
-              (h.told_rotated ? kAssignToldRotated : 0);
+              (h.told_rotated ? kAssignToldRotated : 0) |
+              (h.repassed ? kAssignRepassed : 0);
   // A failed send means the writer is gone: its clients, this one too, are
   // re-passed when it is reaped.
   if (absl::Status s = w->channel.Send(msg, h.fd.get()); !s.ok()) {
@@ -1001,6 +1003,7 @@ void Acceptor::RepassOrphans(const WriterProc& dead, bool give_up) {
     if (!h.taken) --in_flight_;
     // Told OK, though the report died with the writer.
     if (stats != nullptr && stats->WasToldOk(id)) h.told_ok = true;
+    h.repassed = true;
     h.writer = 0;
     h.taken = false;
   }

@@ -1,11 +1,13 @@
 #include "offlog/server/target_file.h"
 
 #include <errno.h>
+#include <fcntl.h>
 #include <sys/stat.h>
 #include <unistd.h>
 
 #include <utility>
 
+#include "absl/strings/str_cat.h"
 #include "offlog/server/confine.h"
 
 namespace offlog {
@@ -61,6 +63,18 @@ TargetFile::Appended TargetFile::Append(absl::string_view data) {
   }
   busy_since_ms_->store(0);
   return result;
+}
+
+bool TargetFile::EndsMidLine() const {
+  UniqueFd reader(open(absl::StrCat("/proc/self/fd/", fd_.get()).c_str(),
+                       O_RDONLY | O_CLOEXEC | O_NONBLOCK));
+  struct stat st;
+  if (!reader || fstat(reader.get(), &st) != 0 || !S_ISREG(st.st_mode) ||
+      st.st_size == 0) {
+    return false;
+  }
+  char last;
+  return pread(reader.get(), &last, 1, st.st_size - 1) == 1 && last != '\n';
 }
 
 std::optional<uint64_t> TargetFile::Size() const {

@@ -75,6 +75,12 @@ class TargetFile {
   // SIGXFSZ is ignored (offlogd ignores it). Buffers nothing.
   Appended Append(absl::string_view data);
 
+  // Whether the file ends in the middle of a line: it is not empty and its
+  // last byte is not '\n'. Reads that byte through a second, read-only
+  // open of the same file (/proc/self/fd); false when it cannot (no read
+  // permission, a FIFO, no /proc). Call only while is_open().
+  bool EndsMidLine() const;
+
   // The file's size in bytes, by fstat() of the open file; nullopt if
   // fstat() fails.
   std::optional<uint64_t> Size() const;

@@ -61,6 +61,17 @@ TEST_F(TargetFileTest, AppendsToTheEndOfWhatIsThere) {
   EXPECT_EQ(file.BusyMs(kNow + 5), 0);
 }
 
+TEST_F(TargetFileTest, EndsMidLineReadsTheLastByte) {
+  const std::string path = dir_.File("torn.log");
+  TargetFile file = MakeFile();
+  ASSERT_EQ(file.Open(path), 0);
+  EXPECT_FALSE(file.EndsMidLine());  // Empty.
+  ASSERT_EQ(file.Append("whole\n").error, 0);
+  EXPECT_FALSE(file.EndsMidLine());
+  ASSERT_EQ(file.Append("cut sh").error, 0);
+  EXPECT_TRUE(file.EndsMidLine());
+}
+
 TEST_F(TargetFileTest, CreatesTheFile) {
   const std::string path = dir_.File("new.log");
   TargetFile file = MakeFile();

@@ -163,6 +163,10 @@ class Writer : public LogSink {
   bool channel_open_ = true;
   bool watching_channel_out_ = false;
   bool took_clients_ = false;  // This turn read a kAssign.
+  // A client came from a writer that died: before the next append, end a
+  // line that writer's last write() may have left cut short, so that the
+  // lines written again do not run into it.
+  bool end_torn_line_ = false;
   uint64_t logs_dropped_ = 0;
 };
 
@@ -338,6 +342,7 @@ void Writer::OnAssign(ChannelMessage msg) {
   c.raw_path = std::move(msg.raw_path);
   c.told_ok = msg.flags & kAssignToldOk;
   c.told_rotated = msg.flags & kAssignToldRotated;
+  end_torn_line_ |= (msg.flags & kAssignRepassed) && config_.atomic_lines;
   stats_->clients = clients_.size();
   if (!c.fd) {
     Report(MsgType::kTaken, id);
@@ -530,6 +535,14 @@ Drained Writer::Drain(Client& c) {
 }
 
 int Writer::WriteAll(absl::string_view data) {
+  if (end_torn_line_) {
+    end_torn_line_ = false;
+    if (file_.EndsMidLine() && file_.Append("\n").error == 0) {
+      LogWarning({file_.path(), 0, {}},
+                 "Ended a line in %s that a writer that died left unfinished",
+                 EscapeForLog(file_.path()));
+    }
+  }
   std::optional<uint64_t> size;
   if (policy_.NeedsFileSize()) size = file_.Size();
   LinePolicy::Fitted fit = policy_.Fit(data, size);

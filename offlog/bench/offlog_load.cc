@@ -34,10 +34,10 @@
 #include "absl/time/clock.h"
 #include "absl/time/time.h"
 #include "gflags/gflags.h"
-#include "offlog/bench/checker.h"
 #include "offlog/bench/proc_stats.h"
-#include "offlog/bench/wire.h"
 #include "offlog/common/unique_fd.h"
+#include "offlog/testing/checker.h"
+#include "offlog/testing/wire.h"
 
 DEFINE_string(socket, "/tmp/offlog.sock", "Server socket.");
 DEFINE_int32(clients, 1, "Client connections.");

@@ -13,7 +13,7 @@
 #include "gtest/gtest.h"
 #include "offlog/client/abspath.h"
 #include "offlog/client/sync_proxy_file.h"
-#include "offlog/client/test_peer.h"
+#include "offlog/testing/test_peer.h"
 
 namespace offlog {
 namespace {

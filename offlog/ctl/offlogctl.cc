@@ -16,8 +16,8 @@
 #include "absl/strings/str_cat.h"
 #include "absl/time/clock.h"
 #include "offlog/common/unique_fd.h"
+#include "offlog/ctl/ctl_format.h"
 #include "offlog/server/control_protocol.h"
-#include "offlog/server/ctl_format.h"
 
 namespace offlog {
 namespace {

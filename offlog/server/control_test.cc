@@ -22,7 +22,7 @@
 #include "gtest/gtest.h"
 #include "offlog/common/unique_fd.h"
 #include "offlog/server/listener.h"
-#include "offlog/tests/temp_dir.h"
+#include "offlog/testing/temp_dir.h"
 
 namespace {
 std::atomic<bool> fail_peercred{false};

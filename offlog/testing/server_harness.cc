@@ -1,4 +1,4 @@
-#include "offlog/tests/server_harness.h"
+#include "offlog/testing/server_harness.h"
 
 #include <dirent.h>
 #include <errno.h>
@@ -25,7 +25,7 @@
 #include "absl/strings/str_cat.h"
 #include "absl/strings/str_split.h"
 #include "absl/time/clock.h"
-#include "offlog/tests/wait_fd.h"
+#include "offlog/testing/wait_fd.h"
 
 namespace offlog {
 namespace testing {

@@ -2,8 +2,8 @@
 // directory under /tmp (Unix socket paths hold at most 107 bytes, Bazel's
 // TEST_TMPDIR is longer), with its output captured to a file, and helpers
 // that speak the wire protocol over real sockets.
-#ifndef OFFLOG_TESTS_SERVER_HARNESS_H_
-#define OFFLOG_TESTS_SERVER_HARNESS_H_
+#ifndef OFFLOG_TESTING_SERVER_HARNESS_H_
+#define OFFLOG_TESTING_SERVER_HARNESS_H_
 
 #include <sys/resource.h>
 #include <sys/types.h>
@@ -17,7 +17,7 @@
 #include "absl/strings/string_view.h"
 #include "absl/time/time.h"
 #include "offlog/common/unique_fd.h"
-#include "offlog/tests/temp_dir.h"
+#include "offlog/testing/temp_dir.h"
 
 namespace offlog {
 namespace testing {
@@ -116,4 +116,4 @@ std::vector<pid_t> PidsWithFileOpen(absl::string_view path);
 }  // namespace testing
 }  // namespace offlog
 
-#endif  // OFFLOG_TESTS_SERVER_HARNESS_H_
+#endif  // OFFLOG_TESTING_SERVER_HARNESS_H_

@@ -1,6 +1,6 @@
 // Waiting for a descriptor with a deadline, for test helpers.
-#ifndef OFFLOG_TESTS_WAIT_FD_H_
-#define OFFLOG_TESTS_WAIT_FD_H_
+#ifndef OFFLOG_TESTING_WAIT_FD_H_
+#define OFFLOG_TESTING_WAIT_FD_H_
 
 #include <errno.h>
 #include <poll.h>
@@ -29,4 +29,4 @@ inline bool WaitForEvents(int fd, short events, absl::Time deadline) {
 }  // namespace testing
 }  // namespace offlog
 
-#endif  // OFFLOG_TESTS_WAIT_FD_H_
+#endif  // OFFLOG_TESTING_WAIT_FD_H_

@@ -1,8 +1,8 @@
 // The client side of the offlog protocol, as the load generator speaks it:
 // blocking sockets with a deadline, so that a stalled server cannot hang a
 // benchmark.
-#ifndef OFFLOG_BENCH_WIRE_H_
-#define OFFLOG_BENCH_WIRE_H_
+#ifndef OFFLOG_TESTING_WIRE_H_
+#define OFFLOG_TESTING_WIRE_H_
 
 #include <atomic>
 #include <cstdint>
@@ -52,4 +52,4 @@ int64_t Quantile(const std::vector<int64_t>& sorted, double q);
 
 }  // namespace offlog::bench
 
-#endif  // OFFLOG_BENCH_WIRE_H_
+#endif  // OFFLOG_TESTING_WIRE_H_

@@ -25,8 +25,8 @@
 #include "absl/strings/str_split.h"
 #include "absl/time/clock.h"
 #include "gtest/gtest.h"
-#include "offlog/tests/offlogd_test.h"
-#include "offlog/tests/server_harness.h"
+#include "offlog/testing/offlogd_test.h"
+#include "offlog/testing/server_harness.h"
 
 namespace offlog {
 namespace testing {

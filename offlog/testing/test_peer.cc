@@ -11,6 +11,7 @@
 #include <filesystem>
 
 #include "absl/strings/str_cat.h"
+#include "offlog/common/unix_socket.h"
 #include "offlog/testing/wait_fd.h"
 
 namespace offlog {
@@ -24,16 +25,13 @@ absl::Status Errno(absl::string_view what) {
 }  // namespace
 
 absl::StatusOr<TestListener> TestListener::Create(const std::string& path) {
-  struct sockaddr_un addr = {};
-  addr.sun_family = AF_UNIX;
-  if (path.size() >= sizeof(addr.sun_path)) {
-    return absl::InvalidArgumentError("socket path too long");
-  }
-  path.copy(addr.sun_path, path.size());
+  struct sockaddr_un addr;
+  socklen_t addr_len = UnixAddress(path, &addr);
+  if (addr_len == 0) return absl::InvalidArgumentError("socket path too long");
   UniqueFd fd(::socket(AF_UNIX, SOCK_STREAM | SOCK_CLOEXEC, 0));
   if (!fd.valid()) return Errno("socket");
-  if (::bind(fd.get(), reinterpret_cast<struct sockaddr*>(&addr),
-             sizeof(addr)) != 0) {
+  if (::bind(fd.get(), reinterpret_cast<struct sockaddr*>(&addr), addr_len) !=
+      0) {
     return Errno("bind");
   }
   if (::listen(fd.get(), 16) != 0) return Errno("listen");

@@ -144,6 +144,22 @@ absl::Status ServerProcess::WaitForLog(absl::string_view text,
   return s;
 }
 
+absl::Status ServerProcess::WaitForLogCount(absl::string_view text, int n,
+                                            absl::Duration timeout) const {
+  auto count = [&] {
+    std::string log_text = Log();
+    absl::string_view log = log_text;
+    int found = 0;
+    for (size_t at = log.find(text); at != absl::string_view::npos;
+         at = log.find(text, at + text.size())) {
+      ++found;
+    }
+    return found;
+  };
+  return WaitUntil([&] { return count() >= n; }, timeout,
+                   absl::StrCat("log never said ", n, " times: ", text));
+}
+
 absl::StatusOr<UniqueFd> Connect(absl::string_view socket_path) {
   return ConnectUnix(socket_path);
 }
@@ -166,6 +182,20 @@ absl::StatusOr<UniqueFd> OpenTarget(absl::string_view socket_path,
 absl::StatusOr<std::string> ReadMessage(int fd, absl::Duration timeout) {
   return bench::ReadMessage(
       fd, bench::NowNs() + absl::ToInt64Nanoseconds(timeout), nullptr);
+}
+
+absl::StatusOr<std::string> ReadUntilClosed(int fd, absl::Duration timeout) {
+  absl::Time deadline = absl::Now() + timeout;
+  std::string got;
+  while (WaitForEvents(fd, POLLIN, deadline)) {
+    char buf[4096];
+    ssize_t n = recv(fd, buf, sizeof(buf), MSG_DONTWAIT);
+    if (n == 0) return got;
+    if (n > 0) got.append(buf, n);
+    if (n < 0 && errno != EINTR && errno != EAGAIN) return Errno("recv");
+  }
+  return absl::DeadlineExceededError(
+      absl::StrCat("still open; got so far: ", got));
 }
 
 absl::StatusOr<std::string> FinishAndWaitBye(int fd, absl::Duration timeout) {

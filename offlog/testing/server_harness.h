@@ -56,6 +56,10 @@ class ServerProcess {
   std::string Log() const;
   // Waits until the server's output contains `text`.
   absl::Status WaitForLog(absl::string_view text, absl::Duration timeout) const;
+  // Waits until `text` occurs at least `n` times in the server's output
+  // (e.g. n clients " connected", whatever their ids).
+  absl::Status WaitForLogCount(absl::string_view text, int n,
+                               absl::Duration timeout) const;
 
  private:
   TempDir dir_;
@@ -81,6 +85,10 @@ absl::Status SendAll(int fd, absl::string_view data);
 // Reads one NUL-terminated server message (without its NUL). Returns
 // DEADLINE_EXCEEDED on timeout and UNAVAILABLE on end of stream.
 absl::StatusOr<std::string> ReadMessage(int fd, absl::Duration timeout);
+
+// Reads until the peer closes the connection and returns what came before
+// the end; DEADLINE_EXCEEDED if it is still open after `timeout`.
+absl::StatusOr<std::string> ReadUntilClosed(int fd, absl::Duration timeout);
 
 // shutdown(SHUT_WR), then reads messages until "BYE"; returns the last
 // message read (so "BYE" on success).

@@ -56,7 +56,8 @@ mkdir -p "$OUT/bin" "$OUT/logs"
 ISO="$OUT/isolation.csv"
 SCALE="$OUT/scale.csv"
 FORKS="$OUT/forks.csv"
-rm -f "$ISO" "$SCALE" "$FORKS" "$OUT/loadavg.csv"
+NEWFILES="$OUT/newfiles.csv"
+rm -f "$ISO" "$SCALE" "$FORKS" "$NEWFILES" "$OUT/loadavg.csv"
 if [[ "$(ulimit -Hn)" != unlimited && "$(ulimit -Hn)" -lt "$NOFILE" ]]; then
   ulimit -Hn "$NOFILE" 2>/dev/null || true
 fi
@@ -153,6 +154,18 @@ scale() {
   stop_server
 }
 
+# newfiles ROUND NAME COMMAND: connect-to-OK for files that no writer has
+# open yet, one after another (issue 12), against each server.
+newfiles() {
+  echo "== round $1: newfiles on $2 (load $(cut -d' ' -f1 /proc/loadavg))"
+  start_server "newfiles-$2-r$1" "$3" || return 0
+  mkdir "$SOCKDIR/t"
+  "$OUT/bin/isolation_bench" --socket "$SOCK" --dir "$SOCKDIR/t" \
+    --disturb newfiles --probes 300 --out "$NEWFILES" --label newfiles \
+    --server_name "$2" || true
+  stop_server
+}
+
 # One uid (this script's) opens every connection, so offlogd's per-uid bound
 # (half of its connections, 7,476 under a limit of 20,000 descriptors) is
 # lifted to 10,000. The original holds two descriptors per client, so under
@@ -177,6 +190,8 @@ for r in $(seq "$ROUNDS"); do
     for d in none spawn stall forks; do iso "$r" "$d"; done
   fi
   [[ "$ONLY" == iso ]] && continue
+  newfiles "$r" offlogd "$SERVER_CMD"
+  if [[ -n "$BASELINE_CMD" ]]; then newfiles "$r" python "$BASELINE_CMD"; fi
   for m in serial burst; do
     "$OUT/bin/isolation_bench" --forks 1000 --fork_mode "$m" --out "$FORKS" \
       --label forks-1000

@@ -18,6 +18,9 @@
 //          is stuck in write(); then --stall_clients more clients of the
 //          FIFO connect (they wait in the acceptor or are refused as not
 //          responding); then --probes probes.
+//   newfiles: each probe opens a file that has no writer yet,
+//          <dir>/new<i>.log (connect, path, OK, close): --probes probes of
+//          connect-to-OK for a new file, one after another (issue 12).
 //   forks: a control: this program itself creates --spawn_paths processes
 //          one after another (fork(), _exit(), waitpid()) while the probes
 //          run, as offlogd's spawner does for new paths, but with the
@@ -58,6 +61,7 @@
 #include "absl/time/clock.h"
 #include "absl/time/time.h"
 #include "gflags/gflags.h"
+#include "offlog/common/fd_table.h"
 #include "offlog/common/unique_fd.h"
 #include "offlog/testing/wire.h"
 
@@ -65,8 +69,11 @@ DEFINE_string(socket, "/tmp/offlog.sock", "Server socket.");
 DEFINE_string(dir, "",
               "Directory for the target files (default: a new one in /tmp, "
               "removed afterwards).");
-DEFINE_string(disturb, "none", "none, spawn, stall or forks.");
+DEFINE_string(disturb, "none", "none, spawn, stall, newfiles or forks.");
 DEFINE_int32(probes, 300, "Probes (none, stall).");
+DEFINE_int32(explain_slow_us, 0,
+             "Print how long connect() and the answer took for each probe "
+             "slower than this (0: none).");
 DEFINE_int32(probe_gap_us, 500, "Pause between two probes.");
 DEFINE_int32(spawn_paths, 1000, "New distinct paths opened (spawn).");
 DEFINE_int32(spawn_threads, 16, "Threads opening them (spawn).");
@@ -166,9 +173,23 @@ absl::StatusOr<UniqueFd> Open(const std::string& path, absl::string_view tail,
 // One probe: socket() to OK, in ns.
 absl::StatusOr<int64_t> Probe(const std::string& path) {
   const int64_t t0 = NowNs();
-  absl::StatusOr<UniqueFd> fd = Open(path, "", true);
+  const int64_t deadline = NowNs() + TimeoutNs();
+  absl::StatusOr<UniqueFd> fd =
+      ConnectUnix(FLAGS_socket, kPollInterval, deadline);
   if (!fd.ok()) return fd.status();
-  return NowNs() - t0;
+  const int64_t t1 = NowNs();
+  std::string buf;
+  absl::Status s = Handshake(fd->get(), path, deadline, &buf);
+  if (!s.ok()) return s;
+  const int64_t t2 = NowNs();
+  if (FLAGS_explain_slow_us > 0 &&
+      t2 - t0 > int64_t{FLAGS_explain_slow_us} * 1000) {
+    // Which side was slow: the bench's own connect() (socket(), the
+    // listen backlog, the bench's descriptor table) or the server's answer.
+    fprintf(stderr, "slow probe at %.6f s: connect %.3f ms, OK %.3f ms\n",
+            t0 / 1e9, (t1 - t0) / 1e6, (t2 - t1) / 1e6);
+  }
+  return t2 - t0;
 }
 
 // Probes until `more(i)` says stop (i: probes started so far).
@@ -526,12 +547,18 @@ void Report(const std::string& disturb, const Results& r) {
   fclose(f);
 }
 
-void RaiseFdLimit() {
-  struct rlimit rl;
-  if (getrlimit(RLIMIT_NOFILE, &rl) == 0 && rl.rlim_cur < rl.rlim_max) {
-    rl.rlim_cur = rl.rlim_max;
-    setrlimit(RLIMIT_NOFILE, &rl);
+// --disturb=newfiles: connect-to-OK of clients of files no writer has open.
+void RunNewFiles(const std::string& dir, Results* r) {
+  for (int i = 0; i < FLAGS_probes; ++i) {
+    absl::StatusOr<int64_t> ns = Probe(absl::StrFormat("%s/new%d.log", dir, i));
+    if (ns.ok()) {
+      r->probe_ns.push_back(*ns);
+    } else {
+      NoteError(r, ns.status());
+    }
+    absl::SleepFor(absl::Microseconds(FLAGS_probe_gap_us));
   }
+  std::sort(r->probe_ns.begin(), r->probe_ns.end());
 }
 
 // Runs the chosen disturbance with the keeper of hot.log connected.
@@ -546,6 +573,8 @@ absl::Status RunProbes(const std::string& dir, Results* r) {
     RunSpawn(dir, hot, r);
   } else if (FLAGS_disturb == "forks") {
     RunOwnForks(hot, r);
+  } else if (FLAGS_disturb == "newfiles") {
+    RunNewFiles(dir, r);
   } else {
     return RunStall(dir, hot, r);
   }
@@ -565,7 +594,10 @@ void RemoveDir(const std::string& dir) {
 }
 
 int Main() {
-  RaiseFdLimit();
+  offlog::RaiseDescriptorLimit();
+  // Room for every connection from the start: growing the table later
+  // stalls every thread for an RCU grace period (fd_table.h).
+  offlog::ReserveDescriptorTable(1 << 16);
   Results r;
   if (FLAGS_forks > 0) {
     const bool burst = FLAGS_fork_mode == "burst";
@@ -574,9 +606,11 @@ int Main() {
     return r.probe_errors == 0 ? 0 : 1;
   }
   if (FLAGS_disturb != "none" && FLAGS_disturb != "spawn" &&
-      FLAGS_disturb != "stall" && FLAGS_disturb != "forks") {
+      FLAGS_disturb != "stall" && FLAGS_disturb != "forks" &&
+      FLAGS_disturb != "newfiles") {
     fprintf(stderr,
-            "isolation_bench: --disturb must be none, spawn, stall or forks\n");
+            "isolation_bench: --disturb must be none, spawn, stall, newfiles "
+            "or forks\n");
     return 2;
   }
   std::string dir = FLAGS_dir;

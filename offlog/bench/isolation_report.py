@@ -177,6 +177,28 @@ def plots(out, iso_rows, scale_rows):
                 "ms", dat, len(servers), term=term)
 
 
+def newfiles(rows):
+    """Connect-to-OK for files no writer has open yet, per server."""
+    if not rows:
+        return
+    by = group(rows, "server")
+    print("\n### Connect-to-OK for a new file, one after another"
+          " (isolation_bench --disturb newfiles)\n")
+    print("| server | probes (median) | p50 | p99 | p50 per round |"
+          " p50 / Python's | p99 / Python's |")
+    print("|---|---|---|---|---|---|---|")
+    py = by.get("python", [])
+    py50 = median([num(r, "p50_us") for r in py])
+    py99 = median([num(r, "p99_us") for r in py])
+    for server, rs in by.items():
+        p50 = median([num(r, "p50_us") for r in rs])
+        p99 = median([num(r, "p99_us") for r in rs])
+        rounds = ", ".join(us(num(r, "p50_us")) for r in rs)
+        n = median([num(r, "probes") for r in rs])
+        print(f"| {server} | {n:.0f} | {us(p50)} | {us(p99)} | {rounds} |"
+              f" {ratio(p50, py50)} | {ratio(p99, py99)} |")
+
+
 def main():
     out = sys.argv[1]
     loads = [line.strip().split(",", 1) for line in
@@ -190,6 +212,9 @@ def main():
     isolation(read(os.path.join(out, "isolation.csv")))
     scale(read(os.path.join(out, "scale.csv")),
           read(os.path.join(out, "forks.csv")))
+    newfiles_csv = os.path.join(out, "newfiles.csv")
+    if os.path.exists(newfiles_csv):
+        newfiles(read(newfiles_csv))
     plots(out, read(os.path.join(out, "isolation.csv")),
           read(os.path.join(out, "scale.csv")))
 

@@ -35,6 +35,7 @@
 #include "absl/time/time.h"
 #include "gflags/gflags.h"
 #include "offlog/bench/proc_stats.h"
+#include "offlog/common/fd_table.h"
 #include "offlog/common/protocol.h"
 #include "offlog/common/unique_fd.h"
 #include "offlog/testing/checker.h"
@@ -184,14 +185,6 @@ void RunThread(const std::vector<Client*>& mine, Shared* sh,
   connected->arrive_and_wait();
   WriteAll(mine, sh);
   for (Client* c : mine) FinishClient(c, sh);
-}
-
-void RaiseFdLimit() {
-  struct rlimit rl;
-  if (getrlimit(RLIMIT_NOFILE, &rl) == 0 && rl.rlim_cur < rl.rlim_max) {
-    rl.rlim_cur = rl.rlim_max;
-    setrlimit(RLIMIT_NOFILE, &rl);
-  }
 }
 
 double CpuSelfSeconds() {
@@ -478,7 +471,10 @@ void RunClients(std::vector<Client>* clients, Shared* sh) {
 }
 
 int Main() {
-  RaiseFdLimit();
+  offlog::RaiseDescriptorLimit();
+  // Room for every connection from the start: growing the table later
+  // stalls every thread for an RCU grace period (fd_table.h).
+  offlog::ReserveDescriptorTable(1 << 16);
   if (FLAGS_clients < 1 || FLAGS_files < 1 || FLAGS_batch < 1 ||
       FLAGS_stalled_files > FLAGS_files) {
     fprintf(stderr, "offlog_load: bad --clients/--files/--batch\n");

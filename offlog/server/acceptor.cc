@@ -26,6 +26,7 @@
 #include "offlog/server/channel.h"
 #include "offlog/server/control.h"
 #include "offlog/server/crash_limiter.h"
+#include "offlog/server/handshake_table.h"
 #include "offlog/server/pool.h"
 #include "offlog/server/server_log.h"
 
@@ -69,14 +70,6 @@ constexpr absl::string_view kErrNoWriter =
 constexpr absl::string_view kErrNotResponding =
     "OSError: offlog writer for this file is not responding";
 
-// A connection whose path has not fully arrived yet.
-struct Pending {
-  UniqueFd fd;
-  uint64_t id = 0;
-  absl::StatusOr<PeerCredentials> cred;
-  HandshakeParser parser;
-};
-
 // A connection with a path: waiting for its writer, or handed to one. The
 // acceptor keeps this duplicate of the socket until the writer reports the
 // client done, to re-pass it should the writer die.
@@ -115,6 +108,7 @@ class Acceptor {
         listener_(std::move(listener)),
         control_listener_(std::move(control)),
         admission_(std::move(admission)),
+        handshakes_(options.handshake_timeout_ms),
         pool_(WriterConfigFor(options, admission_), options.prefork,
               bounds_.max_writers) {
     started_ms_ = MonotonicMs();
@@ -159,7 +153,7 @@ class Acceptor {
   void OnWriterEvent(uint64_t id, uint32_t events);
   void HandleWriterMessage(WriterProc* w, ChannelMessage msg);
   void OnTaken(WriterProc* w, uint64_t id, uint32_t flags);
-  void OnWriterLog(const ChannelMessage& msg);
+  void OnWriterLog(const WriterProc* w, const ChannelMessage& msg);
   void OnClientDone(WriterProc* w, uint64_t id);
   void OnClosed(WriterProc* w);
   void MaybeClose(WriterProc* w);
@@ -177,6 +171,7 @@ class Acceptor {
   absl::Status SetUpControl();
   std::optional<JournalSink> OpenJournal() const;
   ServerSnapshot Snapshot();
+  static void LogStartPriority(const StartPriority& p, int asked);
   void BeginShutdown();
   void AbandonWriters();
   uint64_t UnreadBytes(uint64_t writer) const;
@@ -189,7 +184,8 @@ class Acceptor {
         .atomic_lines = options.atomic_lines,
         .line_hold_ms = options.line_hold_ms,
         .coalesce_us = options.coalesce_us,
-        .allowed_dirs = admission.allowed_dirs()};
+        .allowed_dirs = admission.allowed_dirs(),
+        .starting_nice_delta = options.writer_start_nice};
   }
 
   ServerOptions options_;
@@ -200,16 +196,12 @@ class Acceptor {
   AcceptorSnapshot counts_;  // The counters; the rest is filled in by Snapshot.
   int64_t started_ms_ = 0;
   Admission admission_;
+  HandshakeTable handshakes_;
   WriterPool pool_;
   std::unique_ptr<AsyncLog> log_;
   UniqueFd epoll_;
   UniqueFd signal_fd_;
   uint64_t next_client_id_ = 1;
-  absl::flat_hash_map<uint64_t, Pending> pending_;
-  // Handshake deadlines in accept order; all use the same timeout, so the
-  // front is always the earliest. Entries of finished handshakes are
-  // skipped when they reach the front.
-  std::deque<std::pair<int64_t, uint64_t>> deadlines_;
   absl::flat_hash_map<uint64_t, Handed> handed_;
   absl::flat_hash_map<std::string, Waiting> waiting_;
   // Keys waiting for a writer to be bound to them, oldest first (an entry
@@ -284,7 +276,7 @@ absl::Status Acceptor::SetUpControl() {
 }
 
 ServerSnapshot Acceptor::Snapshot() {
-  counts_.handshakes = pending_.size();
+  counts_.handshakes = handshakes_.size();
   counts_.clients = handed_.size();
   counts_.waiting = 0;
   for (const auto& [key, q] : waiting_) counts_.waiting += q.ids.size();
@@ -325,6 +317,7 @@ int Acceptor::Run() {
                                         ? std::string("(from systemd)")
                                         : listener_.path);
   LogInfo("Bounds: %s", bounds_.ToString());
+  LogStartPriority(pool_.priority(), options_.writer_start_nice);
   if (options_.notify) {
     if (absl::Status s = NotifySystemd("READY=1"); !s.ok()) {
       LogWarning("sd_notify failed: %s", s.ToString());
@@ -383,11 +376,27 @@ void Acceptor::Dispatch(const epoll_event& ev) {
 
 int Acceptor::NextTimeoutMs() const {
   int64_t next = next_stall_check_ms_;
-  if (!deadlines_.empty()) next = std::min(next, deadlines_.front().first);
+  if (std::optional<int64_t> due = handshakes_.NextDeadlineMs()) {
+    next = std::min(next, *due);
+  }
   if (accept_paused_until_ms_) next = std::min(next, accept_paused_until_ms_);
   if (next_retry_ms_) next = std::min(next, next_retry_ms_);
   if (shutting_down_) next = std::min(next, shutdown_deadline_ms_);
   return static_cast<int>(std::clamp<int64_t>(next - MonotonicMs(), 0, 1000));
+}
+
+void Acceptor::LogStartPriority(const StartPriority& p, int asked) {
+  if (p.lowered) {
+    LogInfo(
+        "Writers start at nice %d, the acceptor's %d once their file is "
+        "open",
+        p.starting_nice, p.serving_nice);
+  } else if (asked > 0) {
+    LogInfo(
+        "Writers start at the acceptor's nice value %d: with neither "
+        "RLIMIT_NICE nor CAP_SYS_NICE they could not go back up",
+        p.serving_nice);
+  }
 }
 
 void Acceptor::OnTimers() {
@@ -426,7 +435,7 @@ void Acceptor::OnListenerReadable() {
       return;  // EAGAIN, or a connection that died in the backlog.
     }
     ++counts_.accepted;
-    Pending p;
+    PendingHandshake p;
     p.fd.Reset(fd);
     p.id = next_client_id_++;
     p.cred = ReadPeerCredentials(fd);
@@ -435,9 +444,7 @@ void Acceptor::OnListenerReadable() {
             "Client %d connected", p.id);
     if (!AdmitConnection(fd, uid)) continue;  // Closed with p.
     Watch(fd, Key(kPending, p.id));
-    deadlines_.emplace_back(MonotonicMs() + options_.handshake_timeout_ms,
-                            p.id);
-    pending_[p.id] = std::move(p);
+    handshakes_.Add(std::move(p), MonotonicMs());
   }
 }
 
@@ -469,21 +476,16 @@ bool Acceptor::AdmitConnection(int fd, uid_t uid) {
 void Acceptor::PauseAccepting() {
   epoll_ctl(epoll_.get(), EPOLL_CTL_DEL, listener_.fd.get(), nullptr);
   accept_paused_until_ms_ = MonotonicMs() + kAcceptPauseMs;
-  while (!deadlines_.empty()) {
-    uint64_t id = deadlines_.front().second;
-    deadlines_.pop_front();
-    if (pending_.contains(id)) {
-      LogWarning("Client %d shed: out of file descriptors", id);
-      RefusePending(id, FormatOsError(EMFILE));
-      break;
-    }
+  if (std::optional<uint64_t> id = handshakes_.PopOldest()) {
+    LogWarning("Client %d shed: out of file descriptors", *id);
+    RefusePending(*id, FormatOsError(EMFILE));
   }
 }
 
 void Acceptor::OnPendingReadable(uint64_t id) {
-  auto it = pending_.find(id);
-  if (it == pending_.end()) return;
-  Pending& p = it->second;
+  PendingHandshake* found = handshakes_.Find(id);
+  if (found == nullptr) return;
+  PendingHandshake& p = *found;
   char buf[kPathMax + 2];
   // Peek first, then consume exactly up to the NUL: the bytes behind it are
   // file data and must stay in the socket for the writer.
@@ -524,10 +526,10 @@ void Acceptor::OnPendingReadable(uint64_t id) {
 }
 
 void Acceptor::RefusePending(uint64_t id, absl::string_view msg) {
-  auto it = pending_.find(id);
-  if (it == pending_.end()) return;
+  PendingHandshake* p = handshakes_.Find(id);
+  if (p == nullptr) return;
   ++counts_.refused;
-  SendFramed(it->second.fd.get(), msg);
+  SendFramed(p->fd.get(), msg);
   LogInfo("Closing connection with client %d", id);
   ErasePending(id);
 }
@@ -535,32 +537,27 @@ void Acceptor::RefusePending(uint64_t id, absl::string_view msg) {
 // Forgets a pending connection and closes it (which also removes it from
 // epoll), releasing its uid's count.
 void Acceptor::ErasePending(uint64_t id) {
-  auto it = pending_.find(id);
-  if (it == pending_.end()) return;
-  uid_t uid = it->second.cred.ok() ? it->second.cred->uid : kUnknownUid;
-  pending_.erase(it);
+  std::optional<PendingHandshake> p = handshakes_.Take(id);
+  if (!p) return;
+  uid_t uid = p->cred.ok() ? p->cred->uid : kUnknownUid;
+  p.reset();
   if (--connections_of_[uid] <= 0) connections_of_.erase(uid);
   --connections_;
 }
 
 void Acceptor::ExpireHandshakes() {
   int64_t now = MonotonicMs();
-  while (!deadlines_.empty() && deadlines_.front().first <= now) {
-    uint64_t id = deadlines_.front().second;
-    deadlines_.pop_front();
-    if (!pending_.contains(id)) continue;
-    LogWarning("Client %d error, no path within %d ms", id,
+  while (std::optional<uint64_t> id = handshakes_.PopExpired(now)) {
+    LogWarning("Client %d error, no path within %d ms", *id,
                options_.handshake_timeout_ms);
-    RefusePending(id, kErrHandshakeTimeout);
+    RefusePending(*id, kErrHandshakeTimeout);
   }
 }
 
 // A complete, admitted handshake becomes a Handed connection (same uid
 // count) and joins its key's queue.
 void Acceptor::HandOff(uint64_t id) {
-  auto it = pending_.find(id);
-  Pending p = std::move(it->second);
-  pending_.erase(it);
+  PendingHandshake p = *handshakes_.Take(id);
   epoll_ctl(epoll_.get(), EPOLL_CTL_DEL, p.fd.get(), nullptr);
   Handed& h = handed_[id];
   h.fd = std::move(p.fd);
@@ -777,7 +774,7 @@ void Acceptor::HandleWriterMessage(WriterProc* w, ChannelMessage msg) {
       OnClosed(w);
       break;
     case MsgType::kLog:
-      OnWriterLog(msg);
+      OnWriterLog(w, msg);
       break;
     default:
       LogWarning("Writer %d sent an unexpected message (%d)", w->pid,
@@ -788,14 +785,20 @@ void Acceptor::HandleWriterMessage(WriterProc* w, ChannelMessage msg) {
 
 // A writer may run as a client's user: its level is capped at ERROR, and
 // its text was escaped by the writer (a forged record could only repeat what
-// that user may put in the log anyway through a path).
-void Acceptor::OnWriterLog(const ChannelMessage& msg) {
+// that user may put in the log anyway through a path). A record names a
+// client (the journal's OFFLOG_CLIENT_ID and OFFLOG_CLIENT_UID) only if that
+// client is this writer's, with the uid the acceptor read from the socket:
+// a writer cannot pin its records on another user's client.
+void Acceptor::OnWriterLog(const WriterProc* w, const ChannelMessage& msg) {
   uint32_t level = std::min<uint32_t>(msg.flags & kLogLevelMask,
                                       static_cast<uint32_t>(Level::kError));
   LogFields fields;
   fields.path = msg.raw_path;
-  fields.client_id = msg.client_id;
-  if (msg.flags & kLogHasUid) fields.client_uid = msg.uid;
+  if (auto it = handed_.find(msg.client_id);
+      it != handed_.end() && it->second.writer == w->id) {
+    fields.client_id = msg.client_id;
+    fields.client_uid = it->second.cred.uid;
+  }
   LogRecord(static_cast<Level>(level), msg.path, fields);
 }
 
@@ -807,7 +810,10 @@ void Acceptor::OnTaken(WriterProc* w, uint64_t id, uint32_t flags) {
     return;
   }
   it->second.taken = true;
-  if (flags & kTakenOk) it->second.told_ok = true;
+  if (flags & kTakenOk) {
+    it->second.told_ok = true;
+    pool_.OnConfirmed(w);
+  }
   w->last_taken_ms = MonotonicMs();
   --w->in_flight;
   --in_flight_;
@@ -1053,11 +1059,9 @@ void Acceptor::BeginShutdown() {
   epoll_ctl(epoll_.get(), EPOLL_CTL_DEL, listener_.fd.get(), nullptr);
   RemoveSocketFile(listener_);
   listener_.fd.Reset();
-  std::vector<uint64_t> ids;
-  for (const auto& [id, p] : pending_) ids.push_back(id);
-  for (uint64_t id : ids) RefusePending(id, kErrServerExited);
+  for (uint64_t id : handshakes_.Ids()) RefusePending(id, kErrServerExited);
   // Clients still waiting for a writer were never told OK.
-  ids.clear();
+  std::vector<uint64_t> ids;
   for (const auto& [key, q] : waiting_)
     ids.insert(ids.end(), q.ids.begin(), q.ids.end());
   waiting_.clear();

@@ -61,6 +61,8 @@ inline constexpr uint32_t kAssignToldRotated = 4;
 inline constexpr uint32_t kTakenOk = 1;
 // kLog: the level is flags & kLogLevelMask; `raw_path`, `client_id` and
 // (with kLogHasUid) `uid` are the record's fields (server_log.h LogFields).
+// The acceptor keeps `client_id` only for a client of the sending writer,
+// and takes its uid from its own records, never from `uid`.
 inline constexpr uint32_t kLogLevelMask = 0xff;
 inline constexpr uint32_t kLogHasUid = 0x100;
 

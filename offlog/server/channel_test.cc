@@ -1,9 +1,18 @@
 #include "offlog/server/channel.h"
 
 #include <fcntl.h>
+#include <grp.h>
+#include <poll.h>
+#include <sys/resource.h>
 #include <sys/socket.h>
+#include <sys/wait.h>
 #include <unistd.h>
 
+#include <cstring>
+#include <functional>
+#include <string>
+
+#include "absl/strings/str_cat.h"
 #include "gtest/gtest.h"
 
 namespace offlog {
@@ -136,6 +145,119 @@ TEST(ChannelTest, PeerGoneIsAnError) {
   EXPECT_FALSE(p.a.Send(m).ok());
   absl::StatusOr<std::optional<ChannelMessage>> got = p.a.Receive();
   EXPECT_FALSE(got.ok());
+}
+
+// Runs `fn` in a child process as uid and gid 65534 (no capabilities, no
+// supplementary groups) with RLIMIT_NOFILE `nofile`; returns what it
+// returned ("" for success), or how the child failed.
+std::string RunUnprivileged(rlim_t nofile,
+                            const std::function<std::string()>& fn) {
+  int out[2];
+  if (pipe2(out, O_CLOEXEC) != 0) return "pipe failed";
+  pid_t pid = fork();
+  if (pid < 0) return "fork failed";
+  if (pid == 0) {
+    close(out[0]);
+    rlimit rl = {nofile, nofile};
+    std::string result =
+        setgroups(0, nullptr) == 0 && setresgid(65534, 65534, 65534) == 0 &&
+                setresuid(65534, 65534, 65534) == 0 &&
+                setrlimit(RLIMIT_NOFILE, &rl) == 0
+            ? fn()
+            : "could not become 65534 with a small RLIMIT_NOFILE";
+    (void)!write(out[1], result.data(), result.size());
+    _exit(0);
+  }
+  close(out[1]);
+  std::string result;
+  char buf[4096];
+  pollfd p = {out[0], POLLIN, 0};
+  // The deadline only detects a hang.
+  while (poll(&p, 1, 10000) > 0) {
+    ssize_t n = read(out[0], buf, sizeof(buf));
+    if (n <= 0) break;
+    result.append(buf, n);
+  }
+  close(out[0]);
+  int status = 0;
+  waitpid(pid, &status, 0);
+  if (!WIFEXITED(status)) absl::StrAppend(&result, " (child died)");
+  return result;
+}
+
+// The kernel refuses to pass more descriptors than the sender's
+// RLIMIT_NOFILE while that user has that many in flight (not yet received):
+// sendmsg() fails with ETOOMANYREFS, which says nothing about the peer and
+// raises no EPOLLOUT once the peer reads. The channel must keep the message
+// (and its descriptor) queued, report "retry later" (needs_retry), not a
+// dead peer, and deliver it once the peer has drained the others. Real
+// root (CAP_SYS_RESOURCE) is exempt from the limit, hence the child as
+// 65534; the test needs root to become it (tagged no-sandbox).
+TEST(ChannelTest, TooManyDescriptorsInFlightIsRetriedNotPeerDeath) {
+  if (geteuid() != 0) GTEST_SKIP() << "needs root to drop to uid 65534";
+  constexpr rlim_t kNoFile = 32;
+  std::string result = RunUnprivileged(kNoFile, []() -> std::string {
+    Pair p = MakePair();
+    // The descriptor passed: a socket, which every kernel counts in flight.
+    int sv[2];
+    if (socketpair(AF_UNIX, SOCK_STREAM | SOCK_CLOEXEC, 0, sv) != 0) {
+      return absl::StrCat("socketpair: ", strerror(errno));
+    }
+    UniqueFd mine(sv[0]), theirs(sv[1]);
+    ChannelMessage m;
+    m.type = MsgType::kAssign;
+    uint64_t sent = 0;
+    // Far fewer than the peer's queue holds (net.unix.max_dgram_qlen, 512
+    // by default), so only ETOOMANYREFS can stop the sends.
+    constexpr uint64_t kMaxTries = 4 * kNoFile;
+    while (p.a.queued() == 0 && sent < kMaxTries) {
+      m.client_id = sent++;
+      absl::Status s = p.a.Send(m, theirs.get());
+      if (!s.ok())
+        return absl::StrCat("Send ", m.client_id, ": ", s.ToString());
+    }
+    if (p.a.queued() != 1) {
+      return absl::StrCat("no message was held back after ", sent, " sends");
+    }
+    if (!p.a.needs_retry()) return "held back, but not marked for a retry";
+    const uint64_t held = sent - 1;
+    // Still refused: still queued, still a retry, still no error.
+    if (absl::Status s = p.a.Flush(); !s.ok()) {
+      return absl::StrCat("Flush while refused: ", s.ToString());
+    }
+    if (p.a.queued() != 1 || !p.a.needs_retry()) {
+      return "Flush while refused did not keep the message for a retry";
+    }
+    // The peer drains what it was sent, which takes those descriptors out
+    // of flight.
+    for (uint64_t i = 0; i < held; ++i) {
+      absl::StatusOr<std::optional<ChannelMessage>> got = p.b.Receive();
+      if (!got.ok() || !got->has_value() || (*got)->client_id != i ||
+          !(*got)->fd.valid()) {
+        return absl::StrCat("message ", i, " did not arrive whole");
+      }
+    }
+    if (absl::Status s = p.a.Flush(); !s.ok()) {
+      return absl::StrCat("Flush after the drain: ", s.ToString());
+    }
+    if (p.a.queued() != 0 || p.a.needs_retry()) {
+      return "the held message was not sent after the drain";
+    }
+    absl::StatusOr<std::optional<ChannelMessage>> got = p.b.Receive();
+    if (!got.ok() || !got->has_value()) return "the held message is missing";
+    if ((*got)->client_id != held) {
+      return absl::StrCat("got client_id ", (*got)->client_id, ", want ", held);
+    }
+    if (!(*got)->fd.valid()) return "the held message lost its descriptor";
+    // It is the descriptor that was attached: it reaches `mine`.
+    if (write((*got)->fd.get(), "x", 1) != 1) return "write through it failed";
+    char c = 0;
+    if (read(mine.get(), &c, 1) != 1 || c != 'x') {
+      return "the held descriptor is not the one attached";
+    }
+    return "";
+  });
+  EXPECT_EQ(result, "");
 }
 
 }  // namespace

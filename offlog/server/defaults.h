@@ -14,6 +14,9 @@ inline constexpr bool kDefaultPeekReads = true;
 inline constexpr bool kDefaultAtomicLines = true;
 inline constexpr int kDefaultLineHoldMs = 100;
 inline constexpr int kDefaultCoalesceUs = 200;
+// --writer-start-nice: nice levels below the acceptor at which writers start
+// (priority.h).
+inline constexpr int kStartingNiceDelta = 10;
 
 }  // namespace offlog
 

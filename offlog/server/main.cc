@@ -13,6 +13,7 @@
 #include <string>
 #include <vector>
 
+#include "offlog/common/fd_table.h"
 #include "offlog/server/acceptor.h"
 #include "offlog/server/admission.h"
 #include "offlog/server/confine.h"
@@ -22,16 +23,12 @@
 
 namespace {
 
-// Each client costs the acceptor one descriptor (its kept duplicate) and
-// its writer another; the soft limit of 1024 would cap the server far below
-// what the machine allows.
-void RaiseFileLimit() {
-  rlimit rl;
-  if (getrlimit(RLIMIT_NOFILE, &rl) == 0 && rl.rlim_cur < rl.rlim_max) {
-    rl.rlim_cur = rl.rlim_max;
-    setrlimit(RLIMIT_NOFILE, &rl);
-  }
-}
+// The descriptor table is sized for this many at start (memory: 8 bytes a
+// slot and two bitmaps, 0.5 MiB), so that the acceptor, which has a logging
+// thread, does not stall for an RCU grace period each time a burst of
+// clients makes the kernel double it (fd_table.h). Beyond it the table
+// still grows on demand.
+constexpr int kReservedDescriptorSlots = 65536;
 
 // Descriptors 0-2 open (on /dev/null if they were closed), so that no
 // socket offlogd opens lands on them and is taken for stdio.
@@ -140,7 +137,10 @@ int main(int argc, char** argv) {
   }
   KeepStdioOpen();
   signal(SIGPIPE, SIG_IGN);
-  RaiseFileLimit();
+  // Each client costs the acceptor one descriptor (its kept duplicate) and
+  // its writer another.
+  offlog::RaiseDescriptorLimit();
+  offlog::ReserveDescriptorTable(kReservedDescriptorSlots);
   absl::StatusOr<offlog::Listener> listener = offlog::OpenListener(
       options->socket_file, options->socket_mode, options->socket_group);
   if (!listener.ok()) {

@@ -29,6 +29,7 @@ enum LongOnly {
   kMaxWritersPerUid,
   kMaxWaitingPerFile,
   kLogTarget,
+  kWriterStartNice,
 };
 
 const struct option kLongOptions[] = {
@@ -58,6 +59,7 @@ const struct option kLongOptions[] = {
     {"max-writers-per-uid", required_argument, nullptr, kMaxWritersPerUid},
     {"max-waiting-per-file", required_argument, nullptr, kMaxWaitingPerFile},
     {"log-target", required_argument, nullptr, kLogTarget},
+    {"writer-start-nice", required_argument, nullptr, kWriterStartNice},
     {nullptr, 0, nullptr, 0},
 };
 
@@ -154,6 +156,9 @@ absl::Status ApplyOption(int opt, const char* arg, ServerOptions* o) {
       // The writer sleeps with nanosleep(), which refuses a tv_nsec of a
       // second or more: larger pauses would silently never happen.
       return ParseIntInRange("--coalesce-us", arg, 0, 999999, &o->coalesce_us);
+    case kWriterStartNice:
+      return ParseIntInRange("--writer-start-nice", arg, 0, 19,
+                             &o->writer_start_nice);
     case kLineHoldMs:
       return ParseInt("--line-hold-ms", arg, 0, &o->line_hold_ms);
     case kPeekReads:
@@ -218,6 +223,7 @@ std::string ServerUsage() {
                [--handshake-timeout-ms MS] [--shutdown-timeout-ms MS]
                [--socket-mode OCTAL] [--socket-group GROUP]
                [--[no-]atomic-lines] [--line-hold-ms MS] [--coalesce-us US]
+               [--writer-start-nice N]
                [--[no-]peek-reads]
                [--control-socket PATH]
                [--allow-uid USERS] [--allow-gid GROUPS] [--allow-dir DIR]
@@ -259,6 +265,13 @@ options:
                         pauses this long so that data gathers and appends
                         batch up (fewer system calls per record). 0: never;
                         at most 999999. Default: 200
+  --writer-start-nice N Writers start N nice levels below the acceptor and
+                        go back up once their file is open, so that a burst
+                        of new files takes little CPU from files already
+                        open; new files then open more slowly when the CPUs
+                        are busy. 0: start at the acceptor's level; at most
+                        19. Needs RLIMIT_NICE or CAP_SYS_NICE to go back up,
+                        else 0 is used. Default: 10
   --peek-reads, --no-peek-reads
                         Take data out of a client's socket only once it is
                         in the file, so a writer crash loses nothing.

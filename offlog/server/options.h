@@ -29,6 +29,8 @@ struct ServerOptions {
   bool atomic_lines = kDefaultAtomicLines;
   int line_hold_ms = kDefaultLineHoldMs;
   int coalesce_us = kDefaultCoalesceUs;
+  // Nice levels below the acceptor at which writers start (priority.h).
+  int writer_start_nice = kStartingNiceDelta;
   bool peek_reads = kDefaultPeekReads;
   // --control-socket; unset: the default (see ControlSocketPath), empty:
   // no control socket.

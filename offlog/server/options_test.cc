@@ -81,6 +81,16 @@ TEST(ServerOptionsTest, BadInputIsAClearError) {
 
 // nanosleep() refuses tv_nsec >= 1e9 (EINVAL), so a pause of a second or
 // more would silently never happen: such values are refused here.
+TEST(ServerOptionsTest, WriterStartNiceIsANiceLevelDistance) {
+  absl::StatusOr<ServerOptions> o = Parse({"--writer-start-nice", "19"});
+  ASSERT_TRUE(o.ok()) << o.status();
+  EXPECT_EQ(o->writer_start_nice, 19);
+  EXPECT_EQ(Parse({}).value().writer_start_nice, 10);
+  EXPECT_TRUE(Parse({"--writer-start-nice", "0"}).ok());
+  EXPECT_FALSE(Parse({"--writer-start-nice", "20"}).ok());
+  EXPECT_FALSE(Parse({"--writer-start-nice", "-1"}).ok());
+}
+
 TEST(ServerOptionsTest, CoalesceUsMustBeBelowOneSecond) {
   absl::StatusOr<ServerOptions> o = Parse({"--coalesce-us", "999999"});
   ASSERT_TRUE(o.ok()) << o.status();

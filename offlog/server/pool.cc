@@ -19,6 +19,7 @@ WriterPool::WriterPool(WriterConfig config, int prefork, int max_writers)
       max_writers_(max_writers) {}
 
 absl::StatusOr<int> WriterPool::Start() {
+  config_.priority = PlanStartPriority(config_.starting_nice_delta);
   absl::StatusOr<SpawnerProcess> spawner = StartSpawner(config_);
   if (!spawner.ok()) return spawner.status();
   spawner_ = *std::move(spawner);
@@ -43,6 +44,12 @@ void WriterPool::Uncount(WriterProc* w) {
 WriterProc* WriterPool::Bound(absl::string_view key) {
   auto it = by_key_.find(key);
   return it == by_key_.end() ? nullptr : it->second;
+}
+
+void WriterPool::OnConfirmed(WriterProc* w) {
+  if (!w->starting_priority) return;
+  w->starting_priority = false;
+  RestoreWriterPriority(config_.priority, w->pid);
 }
 
 WriterProc* WriterPool::BindIdle(absl::string_view key, absl::string_view path,

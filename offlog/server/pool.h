@@ -55,6 +55,9 @@ struct WriterProc {
   // MonotonicMs() of its last kTaken, or of the assignment that ended a
   // time with none in flight.
   int64_t last_taken_ms = 0;
+  // Still at the CPU weight it started with (priority.h), below the
+  // acceptor's, until its first client is confirmed.
+  bool starting_priority = true;
   bool reopen_queued = false;
   bool stall_logged = false;
   // `stats` when the writer took `path`. The shared counters run over the
@@ -89,12 +92,18 @@ class WriterPool {
   // caller watches and serves with OnSpawnerReadable().
   absl::StatusOr<int> Start();
 
+  // Writers' start priority, as decided by Start().
+  const StartPriority& priority() const { return config_.priority; }
+
   // The writer bound to `key`, or null.
   WriterProc* Bound(absl::string_view key);
   // Binds an idle writer to `key` for `path`, counted against `owner`;
   // null when none is idle.
   WriterProc* BindIdle(absl::string_view key, absl::string_view path,
                        uid_t owner, bool one_shot);
+  // `w` told a client OK: it has its file open, and runs at the acceptor's
+  // CPU weight from now on (priority.h).
+  void OnConfirmed(WriterProc* w);
   // Busy writers (bound, closing) counted against `uid`.
   int WritersOf(uid_t uid) const;
 

@@ -111,6 +111,7 @@ absl::StatusOr<SpawnerProcess> StartSpawner(const WriterConfig& config) {
     KeepOnly(keep);
     ours.Release();  // Closed by KeepOnly.
     SetUpWriterSignals();
+    EnterStartingPriority(config.priority);
     ServeSpawnRequests(Channel(std::move(theirs)), config);
   }
   return SpawnerProcess{pid, Channel(std::move(ours))};

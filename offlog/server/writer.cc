@@ -6,13 +6,13 @@
 #include <sys/epoll.h>
 #include <sys/resource.h>
 #include <sys/socket.h>
-#include <sys/stat.h>
 #include <unistd.h>
 
 #include <algorithm>
 #include <cstring>
 #include <deque>
 #include <memory>
+#include <optional>
 #include <string>
 #include <vector>
 
@@ -22,7 +22,9 @@
 #include "offlog/server/channel.h"
 #include "offlog/server/confine.h"
 #include "offlog/server/credentials.h"
+#include "offlog/server/line_policy.h"
 #include "offlog/server/server_log.h"
+#include "offlog/server/target_file.h"
 
 namespace offlog {
 namespace {
@@ -74,13 +76,24 @@ constexpr size_t kMaxQueuedLogs = 256;
 class Writer : public LogSink {
  public:
   Writer(UniqueFd channel, const WriterConfig& config, WriterStats* stats)
-      : channel_(std::move(channel)), config_(config), stats_(stats) {}
+      : channel_(std::move(channel)),
+        config_(config),
+        stats_(stats),
+        file_(config.allowed_dirs, &stats->busy_since_ms, &MonotonicMs),
+        policy_(LinePolicy::Limits{.atomic_lines = config.atomic_lines,
+                                   .hold_ms = config.line_hold_ms,
+                                   .read_size = kReadSize,
+                                   .file_size_limit = CurrentFileSizeLimit()}) {
+  }
 
   int Run();
   void Write(Level level, absl::string_view message,
              const LogFields& fields) override;
 
  private:
+  // Waits for the channel's and the clients' events (until the next timer
+  // at most) and handles them; false if epoll fails.
+  bool ProcessEvents();
   void OnChannelReadable();
   void OnChannelMessage(ChannelMessage msg);
   // Sends what the channel's outbox holds and watches for room if any is
@@ -100,19 +113,27 @@ class Writer : public LogSink {
   void Coalesce(uint64_t appended);
   Drained Drain(Client& c);
   Drained ReadOnce(Client& c);
-  // How many of the `n` peeked bytes to append now: with --atomic-lines,
-  // up to the last newline unless the line may not be held back any longer.
+  // How many of the `n` peeked bytes to append now (LinePolicy::Decide),
+  // updating the client's held line.
   size_t BytesToAppend(Client& c, size_t n);
+  // After a failed append: tells the client and lets it go.
+  Drained FailWrite(Client& c, int err);
+  void CountWritten(absl::string_view data);
   void EndClient(uint64_t id, Ending ending);
   // Sends one framed message without blocking; false if it did not fit.
   bool SendMessage(Client& c, absl::string_view msg);
-  int OpenTarget();
+  // Opens the client's path as the target; 0 or the errno.
+  int OpenTarget(const Client& c);
   // Takes on the credentials a kAssign asks for (channel.h's
   // kAssignAsClient); false if this writer cannot serve that client.
   bool AdoptCredentials(const ChannelMessage& msg);
+  // Appends `data`, or the whole lines of it that fit below RLIMIT_FSIZE
+  // (LinePolicy::Fit); 0, the write's errno, or EFBIG if it was cut.
   int WriteAll(absl::string_view data);
-  size_t RoomBelowFileSizeLimit(absl::string_view data) const;
+  void ScheduleRotationCheck();
+  bool RotationCheckDue() const;
   void CheckRotation();
+  void TellRotated();
   int NextTimeoutMs() const;
   void Report(MsgType type, uint64_t client_id = 0, uint32_t flags = 0);
   void FlushBeforeExit();
@@ -120,11 +141,11 @@ class Writer : public LogSink {
   Channel channel_;
   WriterConfig config_;
   WriterStats* stats_;
+  // Its path() is the target as the client whose open made it sent it
+  // (rotation checks and reopens use it); empty when idle.
+  TargetFile file_;
+  LinePolicy policy_;
   UniqueFd epoll_;
-  UniqueFd file_;
-  // The target as the client whose open succeeded sent it (rotation checks
-  // and reopens use it); empty when idle.
-  std::string path_;
   // Set once this process has dropped to a client's credentials (for good:
   // it serves only clients with the same key until it exits).
   std::string creds_key_;
@@ -138,7 +159,6 @@ class Writer : public LogSink {
   std::unique_ptr<char[]> buf_ =
       std::make_unique_for_overwrite<char[]>(kReadSize);
   int64_t next_rotation_check_ms_ = 0;
-  rlim_t file_size_limit_ = CurrentFileSizeLimit();
   bool shutting_down_ = false;
   bool channel_open_ = true;
   bool watching_channel_out_ = false;
@@ -155,40 +175,49 @@ int Writer::Run() {
   if (!epoll_ || epoll_ctl(epoll_.get(), EPOLL_CTL_ADD, channel_.fd(), &ev)) {
     return 1;
   }
+  // The cycle: wait for events, serve the clients with data, then the
+  // timers (held lines, rotation), report, and pause if the turn was small.
   while (!(shutting_down_ && clients_.empty())) {
-    epoll_event events[64];
-    int n = epoll_wait(epoll_.get(), events, 64, NextTimeoutMs());
-    if (n < 0 && errno != EINTR) return 1;
-    for (int i = 0; i < n; ++i) {
-      if (events[i].data.u64 == kChannelKey) {
-        if (events[i].events & EPOLLIN) OnChannelReadable();
-      } else {
-        OnClientEvent(events[i].data.u64, events[i].events);
-      }
-    }
+    if (!ProcessEvents()) return 1;
     uint64_t before = stats_->bytes_written;
     ServeReadyClients();
     FlushQuietClients();
-    if (!path_.empty() && MonotonicMs() >= next_rotation_check_ms_) {
-      CheckRotation();
-    }
+    if (RotationCheckDue()) CheckRotation();
     FlushChannel();
     // New clients are not kept waiting for a pause.
     if (!took_clients_) Coalesce(stats_->bytes_written - before);
     took_clients_ = false;
   }
-  if (file_) OnClose();
+  if (file_.is_open()) OnClose();
   FlushBeforeExit();
   return 0;
+}
+
+bool Writer::ProcessEvents() {
+  epoll_event events[64];
+  int n = epoll_wait(epoll_.get(), events, 64, NextTimeoutMs());
+  if (n < 0 && errno != EINTR) return false;
+  for (int i = 0; i < n; ++i) {
+    if (events[i].data.u64 == kChannelKey) {
+      if (events[i].events & EPOLLIN) OnChannelReadable();
+    } else {
+      OnClientEvent(events[i].data.u64, events[i].events);
+    }
+  }
+  return true;
+}
+
+bool Writer::RotationCheckDue() const {
+  return !file_.path().empty() && MonotonicMs() >= next_rotation_check_ms_;
 }
 
 int Writer::NextTimeoutMs() const {
   if (!ready_.empty()) return 0;
   int64_t next = -1;
-  if (!path_.empty() && !shutting_down_) next = next_rotation_check_ms_;
+  if (!file_.path().empty() && !shutting_down_) next = next_rotation_check_ms_;
   for (const auto& [id, c] : clients_) {
     if (c.partial_since_ms == 0) continue;
-    int64_t due = c.partial_since_ms + config_.line_hold_ms;
+    int64_t due = policy_.HoldDueMs(c.partial_since_ms);
     if (next < 0 || due < next) next = due;
   }
   if (next < 0) return -1;
@@ -288,14 +317,16 @@ void Writer::OnChannelMessage(ChannelMessage msg) {
   }
 }
 
-int Writer::OpenTarget() {
-  stats_->busy_since_ms = MonotonicMs();
-  int fd = OpenForAppend(path_, config_.allowed_dirs);
-  stats_->busy_since_ms = 0;
-  if (fd < 0) return -fd;
-  file_.Reset(fd);
-  next_rotation_check_ms_ = MonotonicMs() + config_.rotate_check_interval_ms;
+// Opens exactly what this client sent (clients share a writer only by
+// spellings of the same file: FileKeyPath).
+int Writer::OpenTarget(const Client& c) {
+  if (int err = file_.Open(c.raw_path); err != 0) return err;
+  ScheduleRotationCheck();
   return 0;
+}
+
+void Writer::ScheduleRotationCheck() {
+  next_rotation_check_ms_ = MonotonicMs() + config_.rotate_check_interval_ms;
 }
 
 void Writer::OnAssign(ChannelMessage msg) {
@@ -321,11 +352,8 @@ void Writer::OnAssign(ChannelMessage msg) {
     EndClient(id, Ending::kServerClosed);
     return;
   }
-  if (!file_) {
-    // Open exactly what this client sent (clients share a writer only by
-    // spellings of the same file: FileKeyPath).
-    path_ = c.raw_path;
-    if (int err = OpenTarget(); err != 0) {
+  if (!file_.is_open()) {
+    if (int err = OpenTarget(c); err != 0) {
       std::string emsg = FormatOsError(err, c.raw_path);
       LogWarning({c.raw_path, id, {}}, "Client %d access denied for %s:\n%s",
                  id, EscapeForLog(c.raw_path), emsg);
@@ -334,6 +362,7 @@ void Writer::OnAssign(ChannelMessage msg) {
       EndClient(id, Ending::kServerClosed);
       return;
     }
+    LeaveStartingPriority(config_.priority);
   }
   Confirm(c);
 }
@@ -344,9 +373,9 @@ void Writer::Confirm(Client& c) {
   uint64_t id = c.id;
   c.confirmed = true;
   LogInfo({c.raw_path, id, {}}, "Client %d access confirmed for %s", id,
-          EscapeForLog(path_));
+          EscapeForLog(file_.path()));
   LogInfo({c.raw_path, id, {}}, "New client %d (total: %d) for %s", id,
-          clients_.size(), EscapeForLog(path_));
+          clients_.size(), EscapeForLog(file_.path()));
   // A client re-passed from a writer that died was told OK already: a
   // second OK arriving with BYE in one read makes offlog 0.3.1's close()
   // fail. The report follows the send at once, so that a writer dying
@@ -396,21 +425,20 @@ bool Writer::AdoptCredentials(const ChannelMessage& msg) {
 }
 
 void Writer::OnClose() {
-  if (file_) {
-    file_.Reset();
-    LogInfo({path_, 0, {}}, "Closed %s", EscapeForLog(path_));
-  }
-  path_.clear();
+  std::string path = file_.path();
+  if (file_.Close()) LogInfo({path, 0, {}}, "Closed %s", EscapeForLog(path));
 }
 
+// On failure the file open before stays in use.
 void Writer::OnReopen() {
-  if (path_.empty()) return;
-  UniqueFd old = std::move(file_);
-  if (int err = OpenTarget(); err != 0) {
-    LogWarning({path_, 0, {}}, "Failed to reopen %s: %s", EscapeForLog(path_),
+  const std::string& path = file_.path();
+  if (path.empty()) return;
+  if (int err = file_.Reopen(); err != 0) {
+    LogWarning({path, 0, {}}, "Failed to reopen %s: %s", EscapeForLog(path),
                strerror(err));
-    file_ = std::move(old);
+    return;
   }
+  ScheduleRotationCheck();
 }
 
 void Writer::BeginShutdown() {
@@ -488,10 +516,7 @@ void Writer::Coalesce(uint64_t appended) {
 void Writer::FlushQuietClients() {
   int64_t now = MonotonicMs();
   for (auto& [id, c] : clients_) {
-    if (c.partial_since_ms != 0 &&
-        now >= c.partial_since_ms + config_.line_hold_ms) {
-      Enqueue(c);
-    }
+    if (policy_.HoldExpired(c.partial_since_ms, now)) Enqueue(c);
   }
   if (!ready_.empty()) ServeReadyClients();
 }
@@ -504,65 +529,21 @@ Drained Writer::Drain(Client& c) {
   return Drained::kMore;
 }
 
-// Under a finite RLIMIT_FSIZE the kernel writes the part of an append that
-// fits below the limit and fails the rest, cutting a line in two. With
-// --atomic-lines the append is cut instead after the last whole line that
-// fits. Returns how many bytes of `data` may be written.
-size_t Writer::RoomBelowFileSizeLimit(absl::string_view data) const {
-  if (file_size_limit_ == RLIM_INFINITY || !config_.atomic_lines) {
-    return data.size();
-  }
-  struct stat st;
-  if (fstat(file_.get(), &st) != 0) return data.size();
-  rlim_t size = st.st_size;
-  if (size + data.size() <= file_size_limit_) return data.size();
-  size_t room = size < file_size_limit_ ? file_size_limit_ - size : 0;
-  const void* nl = memrchr(data.data(), '\n', std::min(room, data.size()));
-  return nl ? static_cast<const char*>(nl) - data.data() + 1 : 0;
-}
-
 int Writer::WriteAll(absl::string_view data) {
-  size_t room = RoomBelowFileSizeLimit(data);
-  bool too_big = room < data.size();
-  data = data.substr(0, room);
-  stats_->busy_since_ms = MonotonicMs();
-  int err = 0;
-  while (!data.empty()) {
-    ssize_t n = write(file_.get(), data.data(), data.size());
-    if (n < 0 && errno == EINTR) continue;
-    if (n < 0) {
-      err = errno;
-      break;
-    }
-    data.remove_prefix(n);
-  }
-  stats_->busy_since_ms = 0;
-  if (err == 0 && too_big) err = EFBIG;
-  return err;
+  std::optional<uint64_t> size;
+  if (policy_.NeedsFileSize()) size = file_.Size();
+  LinePolicy::Fitted fit = policy_.Fit(data, size);
+  TargetFile::Appended done = file_.Append(data.substr(0, fit.append));
+  if (done.error == 0 && fit.cut) return EFBIG;
+  return done.error;
 }
 
 size_t Writer::BytesToAppend(Client& c, size_t n) {
-  if (!config_.atomic_lines) return n;
-  const void* nl = memrchr(buf_.get(), '\n', n);
-  size_t whole = nl ? static_cast<const char*>(nl) - buf_.get() + 1 : 0;
-  if (whole == n) {
-    c.partial_since_ms = 0;
-    return n;
-  }
-  // The unfinished line goes out anyway once nothing can complete it, it
-  // fills the read buffer on its own, or the client has gone quiet.
-  int64_t now = MonotonicMs();
-  bool quiet = c.partial_since_ms != 0 &&
-               now >= c.partial_since_ms + config_.line_hold_ms;
-  if (c.peer_closed || shutting_down_ || (whole == 0 && n == kReadSize) ||
-      (whole == 0 && quiet)) {
-    c.partial_since_ms = 0;
-    return n;
-  }
-  // A held line is flushed at most line_hold_ms after it began; a newline
-  // that completes it starts the clock again for the next one.
-  if (whole > 0 || c.partial_since_ms == 0) c.partial_since_ms = now;
-  return whole;
+  LinePolicy::Decision d = policy_.Decide(absl::string_view(buf_.get(), n),
+                                          c.peer_closed || shutting_down_,
+                                          c.partial_since_ms, MonotonicMs());
+  c.partial_since_ms = d.held_since_ms;
+  return d.append;
 }
 
 Drained Writer::ReadOnce(Client& c) {
@@ -586,19 +567,9 @@ Drained Writer::ReadOnce(Client& c) {
   size_t len = BytesToAppend(c, n);
   if (len == 0) return Drained::kIdle;
   absl::string_view data(buf_.get(), len);
-  if (int err = WriteAll(data); err != 0) {
-    stats_->write_errors++;
-    std::string emsg = FormatOsError(err);
-    LogWarning({path_, c.id, {}}, "Failed to write to %s:\n%s",
-               EscapeForLog(path_), emsg);
-    SendMessage(c, emsg);
-    EndClient(c.id, Ending::kServerClosed);
-    return Drained::kGone;
-  }
+  if (int err = WriteAll(data); err != 0) return FailWrite(c, err);
   if (peek) recv(c.fd.get(), buf_.get(), len, 0);
-  stats_->bytes_written += len;
-  stats_->records_written += std::count(data.begin(), data.end(), '\n');
-  stats_->last_write_ms = RealtimeMs();
+  CountWritten(data);
   // A full read may have left more behind it, the end of a held line
   // among it, and a client blocked on its full socket sends no new edge:
   // read on. A short read means the socket is drained (data arriving later
@@ -606,6 +577,22 @@ Drained Writer::ReadOnce(Client& c) {
   // A closed peer is read on until its end of stream is seen.
   bool full_read = static_cast<size_t>(n) == kReadSize;
   return c.peer_closed || full_read ? Drained::kMore : Drained::kIdle;
+}
+
+Drained Writer::FailWrite(Client& c, int err) {
+  stats_->write_errors++;
+  std::string emsg = FormatOsError(err);
+  LogWarning({file_.path(), c.id, {}}, "Failed to write to %s:\n%s",
+             EscapeForLog(file_.path()), emsg);
+  SendMessage(c, emsg);
+  EndClient(c.id, Ending::kServerClosed);
+  return Drained::kGone;
+}
+
+void Writer::CountWritten(absl::string_view data) {
+  stats_->bytes_written += data.size();
+  stats_->records_written += std::count(data.begin(), data.end(), '\n');
+  stats_->last_write_ms = RealtimeMs();
 }
 
 void Writer::EndClient(uint64_t id, Ending ending) {
@@ -631,21 +618,25 @@ void Writer::EndClient(uint64_t id, Ending ending) {
   stats_->clients = clients_.size();
   if (confirmed) {
     LogInfo("Client %d done (remaining: %d) with %s", id, clients_.size(),
-            EscapeForLog(path_));
+            EscapeForLog(file_.path()));
   }
   Report(MsgType::kClientDone, id);
 }
 
 void Writer::CheckRotation() {
-  next_rotation_check_ms_ = MonotonicMs() + config_.rotate_check_interval_ms;
-  if (!file_) return;
-  struct stat open_st, path_st;
-  if (fstat(file_.get(), &open_st) != 0) return;
-  bool rotated = stat(path_.c_str(), &path_st) != 0 ||
-                 path_st.st_ino != open_st.st_ino ||
-                 path_st.st_dev != open_st.st_dev;
-  if (!rotated) return;
-  LogInfo({path_, 0, {}}, "File rotation detected: %s", EscapeForLog(path_));
+  ScheduleRotationCheck();
+  if (!file_.HasRotated()) return;
+  LogInfo({file_.path(), 0, {}}, "File rotation detected: %s",
+          EscapeForLog(file_.path()));
+  TellRotated();
+  // Follow the path to its new file, so that clients which ignore ROTATED
+  // (offlog 0.1, offlog_tee) keep appending where the log now is.
+  OnReopen();
+}
+
+// Tells each client not told yet that the file rotated; one that cannot
+// hear it is let go.
+void Writer::TellRotated() {
   std::vector<uint64_t> to_drop;
   for (auto& [id, c] : clients_) {
     if (c.told_rotated) continue;
@@ -657,9 +648,6 @@ void Writer::CheckRotation() {
     }
   }
   for (uint64_t id : to_drop) EndClient(id, Ending::kServerClosed);
-  // Follow the path to its new file, so that clients which ignore ROTATED
-  // (offlog 0.1, offlog_tee) keep appending where the log now is.
-  OnReopen();
 }
 
 }  // namespace

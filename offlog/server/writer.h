@@ -13,6 +13,7 @@
 
 #include "offlog/common/unique_fd.h"
 #include "offlog/server/defaults.h"
+#include "offlog/server/priority.h"
 #include "offlog/server/writer_stats.h"
 
 namespace offlog {
@@ -35,6 +36,11 @@ struct WriterConfig {
   // --allow-dir, normalised: open confined beneath these (confine.h).
   // Target paths are opened as the client sent them, never normalised.
   std::vector<std::string> allowed_dirs;
+  // Nice levels below the acceptor at which writers start, and what the
+  // pool made of it at start (priority.h): what to go back to once the file
+  // is open.
+  int starting_nice_delta = kStartingNiceDelta;
+  StartPriority priority;
 };
 
 // Serves clients until told to shut down or the acceptor goes away, and

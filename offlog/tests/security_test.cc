@@ -5,12 +5,16 @@
 #include <fcntl.h>
 #include <grp.h>
 #include <poll.h>
+#include <signal.h>
 #include <sys/socket.h>
 #include <sys/stat.h>
+#include <sys/syscall.h>
 #include <sys/wait.h>
 #include <unistd.h>
 
 #include <algorithm>
+#include <cstdlib>
+#include <cstring>
 #include <filesystem>
 #include <functional>
 #include <map>
@@ -21,8 +25,12 @@
 #include "absl/strings/match.h"
 #include "absl/strings/numbers.h"
 #include "absl/strings/str_cat.h"
+#include "absl/strings/str_split.h"
 #include "absl/time/clock.h"
 #include "gtest/gtest.h"
+#include "offlog/server/channel.h"
+#include "offlog/server/control_protocol.h"
+#include "offlog/server/server_log.h"
 #include "offlog/testing/offlogd_test.h"
 #include "offlog/testing/server_harness.h"
 
@@ -301,6 +309,344 @@ TEST_F(SecurityTest, AllowGidAdmitsMembersOfTheGroup) {
 std::string PermissionDenied(const std::string& path) {
   return absl::StrCat("PermissionError: [Errno 13] Permission denied: '", path,
                       "'");
+}
+
+// ---- Issue 11 item 4: a writer answers only for its own clients ----
+
+// The ids of the clients the acceptor logged as connected, in order.
+std::vector<uint64_t> ConnectedClientIds(const std::string& log) {
+  std::vector<uint64_t> ids;
+  for (absl::string_view line : absl::StrSplit(log, '\n')) {
+    size_t at = line.find("] Client ");
+    if (at == absl::string_view::npos) continue;
+    absl::string_view rest = line.substr(at + strlen("] Client "));
+    size_t space = rest.find(' ');
+    uint64_t id;
+    if (space != absl::string_view::npos &&
+        rest.substr(space) == " connected" &&
+        absl::SimpleAtoi(rest.substr(0, space), &id)) {
+      ids.push_back(id);
+    }
+  }
+  return ids;
+}
+
+// Connects to `socket` as uid 65534 (in a child process) and sends `path`
+// and `data`; returns the connection, which the server sees as 65534's
+// (SO_PEERCRED is the connecting process's).
+absl::StatusOr<UniqueFd> OpenTargetAsNobody(const std::string& socket,
+                                            const std::string& path,
+                                            const std::string& data) {
+  int sv[2];
+  if (socketpair(AF_UNIX, SOCK_DGRAM | SOCK_CLOEXEC, 0, sv) != 0) {
+    return absl::ErrnoToStatus(errno, "socketpair");
+  }
+  UniqueFd here(sv[0]), there(sv[1]);
+  std::string result = RunAsNobody([&]() -> std::string {
+    absl::StatusOr<UniqueFd> fd = OpenTarget(socket, path, data);
+    if (!fd.ok()) return fd.status().ToString();
+    int conn = fd->get();
+    char byte = 0;
+    iovec iov = {&byte, 1};
+    alignas(cmsghdr) char control[CMSG_SPACE(sizeof(int))] = {};
+    msghdr msg = {};
+    msg.msg_iov = &iov;
+    msg.msg_iovlen = 1;
+    msg.msg_control = control;
+    msg.msg_controllen = sizeof(control);
+    cmsghdr* c = CMSG_FIRSTHDR(&msg);
+    c->cmsg_level = SOL_SOCKET;
+    c->cmsg_type = SCM_RIGHTS;
+    c->cmsg_len = CMSG_LEN(sizeof(int));
+    memcpy(CMSG_DATA(c), &conn, sizeof(int));
+    return sendmsg(there.get(), &msg, 0) == 1 ? "sent" : "sendmsg failed";
+  });
+  if (result != "sent") return absl::InternalError(result);
+  char byte;
+  iovec iov = {&byte, 1};
+  alignas(cmsghdr) char control[CMSG_SPACE(sizeof(int))] = {};
+  msghdr msg = {};
+  msg.msg_iov = &iov;
+  msg.msg_iovlen = 1;
+  msg.msg_control = control;
+  msg.msg_controllen = sizeof(control);
+  if (recvmsg(here.get(), &msg, MSG_DONTWAIT | MSG_CMSG_CLOEXEC) != 1) {
+    return absl::ErrnoToStatus(errno, "recvmsg");
+  }
+  cmsghdr* c = CMSG_FIRSTHDR(&msg);
+  if (c == nullptr || c->cmsg_type != SCM_RIGHTS) {
+    return absl::InternalError("no descriptor received");
+  }
+  int fd;
+  memcpy(&fd, CMSG_DATA(c), sizeof(int));
+  return UniqueFd(fd);
+}
+
+// The one process holding `path` open: its writer (0 if none in time).
+pid_t WriterOf(const std::string& path) {
+  pid_t writer = 0;
+  (void)WaitUntil(
+      [&] {
+        std::vector<pid_t> pids = PidsWithFileOpen(path);
+        writer = pids.size() == 1 ? pids[0] : 0;
+        return writer != 0;
+      },
+      kDeadline, "a writer holding the file");
+  return writer;
+}
+
+// From /proc/PID/status (a non-dumpable process's /proc entries are
+// root's, whatever its uid).
+uid_t RealUidOf(pid_t pid) {
+  std::string status = ReadFileOrEmpty(absl::StrCat("/proc/", pid, "/status"));
+  size_t at = status.find("\nUid:\t");
+  uid_t uid = static_cast<uid_t>(-1);
+  if (at != std::string::npos) {
+    std::string rest = status.substr(at + 6);
+    (void)absl::SimpleAtoi(rest.substr(0, rest.find('\t')), &uid);
+  }
+  return uid;
+}
+
+bool IsStopped(pid_t pid) {
+  std::string stat = ReadFileOrEmpty(absl::StrCat("/proc/", pid, "/stat"));
+  size_t paren = stat.rfind(')');
+  return paren != std::string::npos && paren + 2 < stat.size() &&
+         stat[paren + 2] == 'T';
+}
+
+// The channel of writer `pid` (whose pidfd is `pidfd`) to the acceptor,
+// duplicated into this process: the one SOCK_SEQPACKET socket among its
+// descriptors. pidfd_getfd needs PTRACE_MODE_ATTACH: root's
+// CAP_SYS_PTRACE, since writers are not dumpable.
+absl::StatusOr<UniqueFd> TakeChannelOf(int pidfd, pid_t pid) {
+  std::vector<UniqueFd> found;
+  for (const auto& [fd, target] : FdTargets(pid)) {
+    if (!absl::StartsWith(target, "socket:")) continue;
+    UniqueFd mine(static_cast<int>(syscall(SYS_pidfd_getfd, pidfd, fd, 0)));
+    if (!mine) return absl::ErrnoToStatus(errno, "pidfd_getfd");
+    int type = 0;
+    socklen_t len = sizeof(type);
+    if (getsockopt(mine.get(), SOL_SOCKET, SO_TYPE, &type, &len) == 0 &&
+        type == SOCK_SEQPACKET) {
+      found.push_back(std::move(mine));
+    }
+  }
+  if (found.size() != 1) {
+    return absl::InternalError(absl::StrCat("writer ", pid, " holds ",
+                                            found.size(), " SOCK_SEQPACKET"));
+  }
+  return std::move(found[0]);
+}
+
+// offlogd's status over its control socket.
+absl::StatusOr<ServerSnapshot> ControlStatus(const ServerProcess& server) {
+  absl::StatusOr<UniqueFd> fd = Connect(server.socket_path() + ".ctl");
+  if (!fd.ok()) return fd.status();
+  if (absl::Status s = SendAll(fd->get(), "status\n"); !s.ok()) return s;
+  std::string answer;
+  char buf[65536];
+  pollfd p = {fd->get(), POLLIN, 0};
+  while (poll(&p, 1, absl::ToInt64Milliseconds(kDeadline)) > 0) {
+    ssize_t n = read(fd->get(), buf, sizeof(buf));
+    if (n <= 0) break;
+    answer.append(buf, n);
+  }
+  absl::StatusOr<std::string> body = ParseControlAnswer(answer);
+  if (!body.ok()) return body.status();
+  return ParseSnapshot(*body);
+}
+
+// shutdown(SHUT_WR), then every message the server sends until it closes
+// the connection ("(timeout)" if it does not).
+std::vector<std::string> RestOfConversation(int fd) {
+  shutdown(fd, SHUT_WR);
+  std::vector<std::string> out;
+  while (true) {
+    absl::StatusOr<std::string> msg = ReadMessage(fd, kDeadline);
+    if (msg.ok()) {
+      out.push_back(*msg);
+      continue;
+    }
+    if (absl::IsDeadlineExceeded(msg.status())) out.push_back("(timeout)");
+    return out;
+  }
+}
+
+// Sends `sig` through a pidfd (no pid reuse), e.g. SIGCONT on scope exit.
+struct SignalOnExit {
+  int pidfd;
+  int sig;
+  ~SignalOnExit() { syscall(SYS_pidfd_send_signal, pidfd, sig, nullptr, 0); }
+};
+
+// Item 4 (a). A writer acting as a client runs as that client's user; if
+// the user takes it over (through a bug in the writer, say), what it sends
+// on its channel must touch none of another writer's clients. The test
+// plays that writer: as root it takes the channel of the writer acting as
+// 65534 (pidfd_getfd), stops the writer, and sends kTaken, kToldRotated,
+// kClientDone and kClosed naming root's client of another file. Had the
+// acceptor believed the kClientDone, it would have closed its duplicate of
+// that client's socket: the client would vanish from `status`, and once its
+// own writer died there would be nothing to re-pass, so what it sent next
+// would be lost.
+TEST_F(SecurityTest, CompromisedWriterCannotActOnAnotherWritersClients) {
+  RequireRoot();
+  Start({"--socket-mode", "0666"});
+  const std::string victim_path = pub_ + "/victim.log";
+  const std::string attacker_path = pub_ + "/attacker.log";
+  UniqueFd victim = MustOpen(*server_, victim_path, "v1\n");
+  ASSERT_TRUE(victim);
+  std::vector<uint64_t> ids;
+  ASSERT_TRUE(WaitUntil(
+                  [&] {
+                    ids = ConnectedClientIds(server_->Log());
+                    return ids.size() == 1;
+                  },
+                  kDeadline, "the victim's connection in the log")
+                  .ok())
+      << server_->Log();
+  const uint64_t victim_id = ids[0];
+  absl::StatusOr<UniqueFd> attacker =
+      OpenTargetAsNobody(server_->socket_path(), attacker_path, "a1\n");
+  ASSERT_TRUE(attacker.ok()) << attacker.status();
+  ASSERT_EQ(ReadMessage(attacker->get(), kDeadline).value_or("?"), "OK");
+  ASSERT_TRUE(WaitUntil(
+                  [&] {
+                    return ReadFileOrEmpty(victim_path) == "v1\n" &&
+                           ReadFileOrEmpty(attacker_path) == "a1\n";
+                  },
+                  kDeadline, "the first lines written")
+                  .ok());
+  const pid_t victim_writer = WriterOf(victim_path);
+  const pid_t attacker_writer = WriterOf(attacker_path);
+  ASSERT_GT(victim_writer, 0);
+  ASSERT_GT(attacker_writer, 0);
+  ASSERT_NE(victim_writer, attacker_writer);
+  EXPECT_EQ(RealUidOf(attacker_writer), kNobody);
+  EXPECT_EQ(RealUidOf(victim_writer), 0u);
+
+  UniqueFd pidfd(static_cast<int>(syscall(SYS_pidfd_open, attacker_writer, 0)));
+  ASSERT_TRUE(pidfd) << strerror(errno);
+  SignalOnExit resume{pidfd.get(), SIGCONT};
+  ASSERT_EQ(syscall(SYS_pidfd_send_signal, pidfd.get(), SIGSTOP, nullptr, 0),
+            0);
+  ASSERT_TRUE(WaitUntil([&] { return IsStopped(attacker_writer); }, kDeadline,
+                        "the attacker's writer stopped")
+                  .ok());
+  absl::StatusOr<UniqueFd> taken = TakeChannelOf(pidfd.get(), attacker_writer);
+  ASSERT_TRUE(taken.ok()) << taken.status();
+  Channel channel(*std::move(taken));
+  for (MsgType type : {MsgType::kTaken, MsgType::kToldRotated,
+                       MsgType::kClientDone, MsgType::kClosed}) {
+    ChannelMessage forged;
+    forged.type = type;
+    forged.client_id = victim_id;
+    forged.flags = type == MsgType::kTaken ? kTakenOk : 0;
+    ASSERT_TRUE(channel.Send(forged).ok());
+  }
+  // One channel delivers in order: once this record is in the server log,
+  // the acceptor has handled the forged messages before it.
+  constexpr absl::string_view kMarker = "end of the forged reports";
+  ChannelMessage marker;
+  marker.type = MsgType::kLog;
+  marker.flags = static_cast<uint32_t>(Level::kInfo);
+  marker.path = std::string(kMarker);
+  ASSERT_TRUE(channel.Send(marker).ok());
+  ASSERT_EQ(channel.queued(), 0u);
+  ASSERT_TRUE(server_->WaitForLog(kMarker, kDeadline).ok()) << server_->Log();
+
+  // The acceptor still holds the victim, as its own writer's client.
+  absl::StatusOr<ServerSnapshot> snap = ControlStatus(*server_);
+  ASSERT_TRUE(snap.ok()) << snap.status();
+  EXPECT_EQ(snap->acceptor.clients, 2u);
+  int listed = 0;
+  for (const WriterSnapshot& w : snap->writers) {
+    if (w.path == victim_path || w.path == attacker_path) {
+      ++listed;
+      EXPECT_EQ(w.clients, 1u) << w.path;
+      EXPECT_EQ(w.state, "busy") << w.path;
+    }
+  }
+  EXPECT_EQ(listed, 2) << SerializeSnapshot(*snap);
+
+  // The victim's writer dies: the victim is re-passed to a new one, is not
+  // told OK again, and loses nothing.
+  ASSERT_EQ(kill(victim_writer, SIGKILL), 0);
+  ASSERT_TRUE(server_
+                  ->WaitForLog(absl::StrCat("Writer ", victim_writer, " for "),
+                               kDeadline)
+                  .ok())
+      << server_->Log();
+  absl::Status sent = SendAll(victim.get(), "v2\n");
+  ASSERT_TRUE(sent.ok()) << sent;
+  EXPECT_TRUE(
+      WaitUntil([&] { return ReadFileOrEmpty(victim_path) == "v1\nv2\n"; },
+                kDeadline, "the victim's second line")
+          .ok())
+      << ReadFileOrEmpty(victim_path);
+  EXPECT_EQ(RestOfConversation(victim.get()), std::vector<std::string>{"BYE"});
+
+  // The stopped writer, let go on, still serves its own client.
+  ASSERT_EQ(syscall(SYS_pidfd_send_signal, pidfd.get(), SIGCONT, nullptr, 0),
+            0);
+  sent = SendAll(attacker->get(), "a2\n");
+  ASSERT_TRUE(sent.ok()) << sent;
+  EXPECT_EQ(RestOfConversation(attacker->get()),
+            std::vector<std::string>{"BYE"});
+  EXPECT_EQ(ReadFileOrEmpty(attacker_path), "a1\na2\n");
+  // Both done: the acceptor holds no client (no duplicate socket kept).
+  EXPECT_TRUE(WaitUntil(
+                  [&] {
+                    absl::StatusOr<ServerSnapshot> s = ControlStatus(*server_);
+                    return s.ok() && s->acceptor.clients == 0;
+                  },
+                  kDeadline, "no client left in the acceptor")
+                  .ok());
+}
+
+// ---- Issue 11 item 5: the admission policy is built once ----
+
+// The path of the flaky_nss shim: $FLAKY_NSS, or from the test's runfiles.
+std::string FlakyNssPath() {
+  if (const char* env = getenv("FLAKY_NSS")) return env;
+  const char* srcdir = getenv("TEST_SRCDIR");
+  return absl::StrCat(srcdir ? srcdir : ".",
+                      "/offlog/offlog/tests/libflaky_nss.so");
+}
+
+// Item 5. offlogd resolves --allow-uid names at start-up. It used to do it
+// twice (once in main() to validate, again in the acceptor, where a failure
+// became an empty policy: everyone served). A name service that answers
+// the first lookup and not the second (the shim: one lookup passes, every
+// later one fails) must still leave the policy in force.
+TEST_F(SecurityTest, AllowUidHoldsWhenALaterUserLookupFails) {
+  RequireRoot();
+  std::string shim = FlakyNssPath();
+  ASSERT_EQ(access(shim.c_str(), R_OK), 0) << shim;
+  {
+    // For offlogd only: the harness exec()s it with this environment.
+    struct Unset {
+      ~Unset() {
+        unsetenv("LD_PRELOAD");
+        unsetenv("FLAKY_NSS_PASS");
+      }
+    } unset;
+    setenv("LD_PRELOAD", shim.c_str(), 1);
+    setenv("FLAKY_NSS_PASS", "1", 1);
+    ASSERT_NO_FATAL_FAILURE(
+        Start({"--socket-mode", "0666", "--allow-uid", "root"}));
+  }
+  // The shim was in place and answered start-up's lookup.
+  EXPECT_TRUE(absl::StrContains(server_->Log(),
+                                "flaky_nss: getpwnam(root) call 1 passed"))
+      << server_->Log();
+  std::string path = pub_ + "/refused.log";
+  EXPECT_EQ(AsNobody(path, "x\n"), PermissionDenied(path)) << server_->Log();
+  struct stat st;
+  EXPECT_NE(stat(path.c_str(), &st), 0) << path << " was created";
+  EXPECT_EQ(Exchange(server_->socket_path(), pub_ + "/root.log", "r\n"),
+            "OK+BYE");
 }
 
 // A forged record, as a client would append it to offlogd's own log.

@@ -246,6 +246,42 @@ status=$(in_ct offlogctl status) || fail "offlogctl status failed"
 [[ "$status" == *"acceptor: pid $main_pid,"* ]] ||
   fail "offlogctl status is not offlogd's: $status"
 
+step "writers start 10 nice levels down, serve at offlogd's (LimitNICE=+0)"
+# systemd sets RLIMIT_NICE from LimitNICE=+0; a container whose systemd
+# lacks CAP_SYS_RESOURCE (this CI's) cannot raise the hard limit, and
+# offlogd then says so and lowers nothing. Either way no writer serves below
+# offlogd's nice value.
+journal=$(in_ct journalctl -u offlog.service --no-pager)
+lowered=0
+if [[ "$journal" == *"Writers start at nice 10, the acceptor's 0 once their file is open"* ]]; then
+  lowered=1
+elif [[ "$journal" != *"Writers start at the acceptor's nice value 0"* ]]; then
+  fail "offlogd did not log its writers' start priority"
+fi
+echo "RLIMIT_NICE of offlogd: $(in_ct grep -i nice /proc/$main_pid/limits)"
+in_ct rm -f /run/go-nice
+client hold "$sock" "$logdir/nice.log" /run/go-nice "one" "two" &
+hold_pid=$!
+wait_for 30 "the held client's first line" has_line "$logdir/nice.log" "one"
+# Each child of offlogd (spawner, writers): "serving:NICE" for the one that
+# has nice.log open, "other:NICE" for the rest.
+nices=$(in_ct sh -c 'for c in $(cat /proc/$1/task/$1/children); do
+    kind=other
+    ls -l /proc/$c/fd 2>/dev/null | grep -q /nice.log && kind=serving
+    echo "$kind:$(cut -d" " -f19 /proc/$c/stat)"
+  done' sh "$main_pid")
+echo "offlogd's children (lowered=$lowered): $(echo $nices)"
+[[ "$nices" == *"serving:0"* ]] ||
+  fail "nice.log's writer is not at nice 0: $(echo $nices)"
+if ((lowered)); then
+  [[ "$nices" == *"other:10"* ]] ||
+    fail "no writer or spawner at nice 10: $(echo $nices)"
+else
+  [[ "$nices" != *":10"* ]] || fail "a process left at nice 10: $(echo $nices)"
+fi
+in_ct touch /run/go-nice
+wait "$hold_pid" || fail "the held client failed"
+
 step "systemctl reload: writers reopen their files"
 in_ct rm -f /run/go-reload
 client hold "$sock" "$logdir/r.log" /run/go-reload "before reload" \

@@ -1,0 +1,69 @@
+#include "offlog/server/priority.h"
+
+#include <errno.h>
+#include <sys/resource.h>
+#include <unistd.h>
+
+#include <algorithm>
+#include <thread>
+
+namespace offlog {
+namespace {
+
+// RLIMIT_NICE's unit: a limit of 20 - n lets a process go as far up as nice
+// value n (setrlimit(2)).
+rlim_t NiceToRlimit(int nice) { return static_cast<rlim_t>(20 - nice); }
+
+bool AllowNice(int nice) {
+  rlimit rl;
+  if (getrlimit(RLIMIT_NICE, &rl) != 0) return false;
+  const rlim_t want = NiceToRlimit(nice);
+  if (rl.rlim_cur == RLIM_INFINITY || rl.rlim_cur >= want) return true;
+  rl.rlim_cur = want;
+  if (rl.rlim_max != RLIM_INFINITY) rl.rlim_max = std::max(rl.rlim_max, want);
+  return setrlimit(RLIMIT_NICE, &rl) == 0;
+}
+
+// Whether this process may take a thread from nice + 1 back to `nice`,
+// tried on a thread of its own (nice values are per thread): by
+// RLIMIT_NICE, or by CAP_SYS_NICE in the initial user namespace, which a
+// capability check inside a container would not tell apart.
+bool CanRaiseBackTo(int nice) {
+  bool ok = false;
+  std::thread probe([&ok, nice] {
+    pid_t tid = gettid();
+    if (setpriority(PRIO_PROCESS, tid, nice + 1) != 0) return;
+    ok = setpriority(PRIO_PROCESS, tid, nice) == 0;
+  });
+  probe.join();
+  return ok;
+}
+
+}  // namespace
+
+StartPriority PlanStartPriority(int delta) {
+  StartPriority p;
+  errno = 0;
+  int nice = getpriority(PRIO_PROCESS, 0);
+  if (errno != 0) return p;
+  p.serving_nice = nice;
+  p.starting_nice = std::min(19, nice + std::max(0, delta));
+  p.lowered =
+      p.starting_nice > nice && (AllowNice(nice) || CanRaiseBackTo(nice));
+  if (!p.lowered) p.starting_nice = nice;
+  return p;
+}
+
+void EnterStartingPriority(const StartPriority& p) {
+  if (p.lowered) setpriority(PRIO_PROCESS, 0, p.starting_nice);
+}
+
+void LeaveStartingPriority(const StartPriority& p) {
+  if (p.lowered) setpriority(PRIO_PROCESS, 0, p.serving_nice);
+}
+
+void RestoreWriterPriority(const StartPriority& p, int pid) {
+  if (p.lowered && pid > 0) setpriority(PRIO_PROCESS, pid, p.serving_nice);
+}
+
+}  // namespace offlog

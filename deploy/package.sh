@@ -13,7 +13,7 @@ repo=$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)
 version=${1:-$(cat "$repo/deploy/VERSION")}
 outdir=$(mkdir -p "${2:-.}" && cd "${2:-.}" && pwd)
 read -r -a flags <<<"${OFFLOG_BAZEL_FLAGS--c opt}"
-targets=(//offlog/server:offlogd //offlog/server:offlogctl
+targets=(//offlog/server:offlogd //offlog/ctl:offlogctl
   //offlog/client:offlog_tee)
 
 cd "$repo"

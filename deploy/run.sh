@@ -5,6 +5,6 @@
 set -euo pipefail
 cd "$(dirname "$0")/.."
 bash deploy/setup.sh
-bazel build //offlog/server:offlogd //offlog/server:offlogctl \
+bazel build //offlog/server:offlogd //offlog/ctl:offlogctl \
   //offlog/client:offlog_tee
 exec bazel-bin/offlog/server/offlogd "$@"

@@ -33,8 +33,8 @@
 #include "absl/strings/str_cat.h"
 #include "absl/strings/str_format.h"
 #include "gflags/gflags.h"
-#include "offlog/bench/wire.h"
 #include "offlog/common/unique_fd.h"
+#include "offlog/testing/wire.h"
 
 DEFINE_string(mode, "all", "write|relay|splice|send|append|fifo|all");
 DEFINE_string(dir, "/tmp",

@@ -61,9 +61,9 @@
 #include "absl/time/clock.h"
 #include "absl/time/time.h"
 #include "gflags/gflags.h"
-#include "offlog/bench/wire.h"
 #include "offlog/common/fd_table.h"
 #include "offlog/common/unique_fd.h"
+#include "offlog/testing/wire.h"
 
 DEFINE_string(socket, "/tmp/offlog.sock", "Server socket.");
 DEFINE_string(dir, "",

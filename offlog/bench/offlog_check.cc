@@ -9,7 +9,7 @@
 #include <vector>
 
 #include "gflags/gflags.h"
-#include "offlog/bench/checker.h"
+#include "offlog/testing/checker.h"
 
 DEFINE_uint64(size, 0, "Size of each record in bytes (0: any size).");
 DEFINE_uint64(records, 0,

@@ -34,13 +34,15 @@
 #include "absl/time/clock.h"
 #include "absl/time/time.h"
 #include "gflags/gflags.h"
-#include "offlog/bench/checker.h"
 #include "offlog/bench/proc_stats.h"
-#include "offlog/bench/wire.h"
 #include "offlog/common/fd_table.h"
+#include "offlog/common/protocol.h"
 #include "offlog/common/unique_fd.h"
+#include "offlog/testing/checker.h"
+#include "offlog/testing/wire.h"
 
-DEFINE_string(socket, "/tmp/offlog.sock", "Server socket.");
+// kDefaultSocketPath views a string literal, so data() ends in a NUL.
+DEFINE_string(socket, offlog::kDefaultSocketPath.data(), "Server socket.");
 DEFINE_int32(clients, 1, "Client connections.");
 DEFINE_int32(files, 1, "Target files; client i writes file i % files.");
 DEFINE_int64(records, 10000, "Records each client writes.");

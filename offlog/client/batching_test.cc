@@ -24,9 +24,9 @@
 #include "offlog/client/glog_sink.h"
 #include "offlog/client/logger.h"
 #include "offlog/client/proxy_file.h"
-#include "offlog/client/test_peer.h"
 #include "offlog/common/unique_fd.h"
-#include "offlog/tests/server_harness.h"
+#include "offlog/testing/server_harness.h"
+#include "offlog/testing/test_peer.h"
 
 namespace offlog {
 namespace {

@@ -17,7 +17,7 @@
 #include "offlog/client/logger.h"
 #include "offlog/client/proxy_file.h"
 #include "offlog/common/unique_fd.h"
-#include "offlog/tests/server_harness.h"
+#include "offlog/testing/server_harness.h"
 
 namespace offlog {
 namespace {

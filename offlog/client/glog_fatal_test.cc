@@ -16,7 +16,7 @@
 #include "absl/strings/str_cat.h"
 #include "absl/strings/string_view.h"
 #include "gtest/gtest.h"
-#include "offlog/tests/server_harness.h"
+#include "offlog/testing/server_harness.h"
 
 extern char** environ;
 

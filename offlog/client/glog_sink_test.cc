@@ -5,7 +5,7 @@
 #include <thread>
 
 #include "gtest/gtest.h"
-#include "offlog/client/test_peer.h"
+#include "offlog/testing/test_peer.h"
 
 namespace offlog {
 namespace {

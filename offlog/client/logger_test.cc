@@ -10,7 +10,7 @@
 #include "absl/synchronization/notification.h"
 #include "absl/time/civil_time.h"
 #include "gtest/gtest.h"
-#include "offlog/client/test_peer.h"
+#include "offlog/testing/test_peer.h"
 
 namespace offlog {
 namespace {

@@ -11,7 +11,7 @@
 
 #include "absl/strings/str_cat.h"
 #include "gtest/gtest.h"
-#include "offlog/client/test_peer.h"
+#include "offlog/testing/test_peer.h"
 
 extern char** environ;
 

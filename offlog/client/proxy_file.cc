@@ -4,8 +4,6 @@
 #include <poll.h>
 #include <sys/ioctl.h>
 #include <sys/socket.h>
-#include <sys/time.h>
-#include <sys/un.h>
 
 #include <algorithm>
 #include <cerrno>
@@ -20,6 +18,7 @@
 #include "offlog/client/abspath.h"
 #include "offlog/client/status_macros.h"
 #include "offlog/common/pyerror.h"
+#include "offlog/common/unix_socket.h"
 
 namespace offlog {
 namespace {
@@ -43,25 +42,6 @@ absl::Status NoResponse() {
   return absl::DeadlineExceededError("no response from server");
 }
 
-absl::Status SetSendBuffer(int fd, int bytes) {
-  if (bytes <= 0) return absl::OkStatus();
-  if (::setsockopt(fd, SOL_SOCKET, SO_SNDBUF, &bytes, sizeof(bytes)) != 0) {
-    return OsErrorStatus(errno);
-  }
-  return absl::OkStatus();
-}
-
-// Bounds a blocking connect() (which waits while the server's backlog is
-// full) by the timeout: Linux applies SO_SNDTIMEO to AF_UNIX connects.
-absl::Status SetConnectTimeout(int fd, int timeout_ms) {
-  int ms = timeout_ms > 0 ? timeout_ms : 1;
-  struct timeval tv = {ms / 1000, (ms % 1000) * 1000};
-  if (::setsockopt(fd, SOL_SOCKET, SO_SNDTIMEO, &tv, sizeof(tv)) != 0) {
-    return OsErrorStatus(errno);
-  }
-  return absl::OkStatus();
-}
-
 // When the socket is full, how long the timer thread waits before trying
 // again (at least; linger_us if longer).
 constexpr absl::Duration kBatchRetry = absl::Milliseconds(10);
@@ -82,29 +62,26 @@ class MaybeLock {
   std::mutex* mu_;
 };
 
+// Connects with a send buffer of the options' size; the send timeout also
+// bounds a blocking connect(), which waits while the server's backlog is
+// full (Linux applies SO_SNDTIMEO to AF_UNIX connects).
 absl::StatusOr<UniqueFd> Connect(const ProxyFileOptions& options) {
-  struct sockaddr_un addr = {};
-  addr.sun_family = AF_UNIX;
-  if (options.socket_path.size() >= sizeof(addr.sun_path)) {
+  UnixConnectOptions connect_options;
+  connect_options.send_buffer_bytes = options.send_buffer_bytes;
+  connect_options.send_timeout =
+      absl::Milliseconds(options.timeout_ms > 0 ? options.timeout_ms : 1);
+  int err = 0;
+  UniqueFd fd = ConnectUnixSocket(options.socket_path, connect_options, &err);
+  if (fd.valid()) return fd;
+  if (err == ENAMETOOLONG) {
     return absl::InvalidArgumentError("AF_UNIX path too long");
   }
-  options.socket_path.copy(addr.sun_path, options.socket_path.size());
-  UniqueFd fd(::socket(AF_UNIX, SOCK_STREAM | SOCK_CLOEXEC, 0));
-  if (!fd.valid()) return OsErrorStatus(errno);
-  OFFLOG_RETURN_IF_ERROR(SetSendBuffer(fd.get(), options.send_buffer_bytes));
-  OFFLOG_RETURN_IF_ERROR(SetConnectTimeout(fd.get(), options.timeout_ms));
-  int rc;
-  do {
-    rc = ::connect(fd.get(), reinterpret_cast<struct sockaddr*>(&addr),
-                   sizeof(addr));
-  } while (rc != 0 && errno == EINTR);
-  if (rc == 0) return fd;
-  if (errno == ENOENT) {
+  if (err == ENOENT) {
     return absl::NotFoundError(
         absl::StrCat("server socket ", options.socket_path, " not found"));
   }
-  if (errno == EAGAIN || errno == EINPROGRESS) return NoResponse();
-  return OsErrorStatus(errno);
+  if (err == EAGAIN || err == EINPROGRESS) return NoResponse();
+  return OsErrorStatus(err);
 }
 
 }  // namespace

@@ -13,7 +13,7 @@
 #include "gtest/gtest.h"
 #include "offlog/client/abspath.h"
 #include "offlog/client/sync_proxy_file.h"
-#include "offlog/client/test_peer.h"
+#include "offlog/testing/test_peer.h"
 
 namespace offlog {
 namespace {
@@ -83,9 +83,10 @@ TEST_F(ProxyFileTest, OpenSendsAbsolutePathWritesAndCloses) {
 
 TEST_F(ProxyFileTest, OpenTimesOutAtTheTimeoutWhenServerIsSilent) {
   absl::Notification done;
+  bool peer_gave_up = false;
   std::thread peer = Serve([&](PeerConnection& conn) {
     ASSERT_TRUE(conn.ReadHandshake(kLong).ok());
-    done.WaitForNotificationWithTimeout(kLong);
+    peer_gave_up = !done.WaitForNotificationWithTimeout(kLong);
   });
   options_.timeout_ms = 300;
   absl::Time start = absl::Now();
@@ -96,7 +97,9 @@ TEST_F(ProxyFileTest, OpenTimesOutAtTheTimeoutWhenServerIsSilent) {
   EXPECT_TRUE(absl::IsDeadlineExceeded(file.status())) << file.status();
   EXPECT_EQ(file.status().message(), "no response from server");
   EXPECT_GE(elapsed, absl::Milliseconds(300));
-  EXPECT_LT(elapsed, absl::Milliseconds(1300));
+  // It gave up on its own timeout, while the peer still held the connection
+  // open (no upper bound on the time: a loaded machine may take any).
+  EXPECT_FALSE(peer_gave_up);
 }
 
 TEST_F(ProxyFileTest, MissingSocketIsNotFound) {
@@ -276,9 +279,10 @@ TEST_F(ProxyFileTest, OverflowPolicyNames) {
 
 TEST_F(ProxyFileTest, CloseGivesUpFlushingAfterTheTimeout) {
   absl::Notification done;
+  bool peer_gave_up = false;
   std::thread peer = Serve([&](PeerConnection& conn) {
     AcceptOpen(conn);
-    done.WaitForNotificationWithTimeout(kLong);
+    peer_gave_up = !done.WaitForNotificationWithTimeout(kLong);
   });
   options_.timeout_ms = 200;
   options_.send_buffer_bytes = 4096;
@@ -298,7 +302,8 @@ TEST_F(ProxyFileTest, CloseGivesUpFlushingAfterTheTimeout) {
                             "bytes not sent.",
                             queued));
   EXPECT_GE(elapsed, absl::Milliseconds(200));
-  EXPECT_LT(elapsed, absl::Milliseconds(1200));
+  // On its own timeout, with the peer still connected and reading nothing.
+  EXPECT_FALSE(peer_gave_up);
   EXPECT_FALSE(file->is_open());
 }
 
@@ -321,19 +326,22 @@ TEST_F(ProxyFileTest, CloseWaitsForByeAndTimesOutWithoutIt) {
 
 TEST_F(ProxyFileTest, CloseWithoutBlockCloseDoesNotWaitForBye) {
   absl::Notification done;
+  bool peer_gave_up = false;
   std::thread peer = Serve([&](PeerConnection& conn) {
     AcceptOpen(conn);
     ASSERT_TRUE(conn.ReadToEnd(kLong).ok());
-    done.WaitForNotificationWithTimeout(kLong);
+    peer_gave_up = !done.WaitForNotificationWithTimeout(kLong);
   });
-  options_.timeout_ms = 5000;
+  // Longer than the peer waits: a Close() that waited for BYE would outlast
+  // the peer, which would notice.
+  options_.timeout_ms = absl::ToInt64Milliseconds(2 * kLong);
   absl::StatusOr<ProxyFile> file = ProxyFile::Open("/tmp/x.log", options_);
   ASSERT_TRUE(file.ok()) << file.status();
-  absl::Time start = absl::Now();
   EXPECT_TRUE(file->Close(true, false).ok());
-  EXPECT_LT(absl::Now() - start, absl::Seconds(2));
+  EXPECT_FALSE(file->is_open());
   done.Notify();
   peer.join();
+  EXPECT_FALSE(peer_gave_up);  // Close() returned without BYE.
 }
 
 TEST_F(ProxyFileTest, RotationIsReportedAndCloseIgnoresOkAndRotated) {

@@ -15,9 +15,12 @@
 
 namespace offlog {
 
+// The defaults of the original: the server's socket (offlogd's -s, the
+// client's socket_path, offlogctl's fallback) and the client's timeout.
+// One definition each; the server's own defaults are in
+// offlog/server/defaults.h.
 inline constexpr absl::string_view kDefaultSocketPath = "/tmp/offlog.sock";
 inline constexpr int kDefaultTimeoutMs = 5000;
-inline constexpr int kDefaultRotateCheckIntervalMs = 5000;
 
 // The longest target path accepted, in bytes, not counting the NUL.
 inline constexpr size_t kPathMax = 4096;

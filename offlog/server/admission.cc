@@ -22,15 +22,7 @@ absl::StatusOr<Admission> Admission::FromOptions(const ServerOptions& options) {
   if (!dirs.ok()) return dirs.status();
   a.allowed_dirs_ = *std::move(dirs);
   a.act_as_client_ = geteuid() == 0 && !options.open_as_server_user;
-  PeerCredentials own;
-  own.uid = geteuid();
-  own.gid = getegid();
-  own.groups.resize(getgroups(0, nullptr));
-  own.groups.resize(getgroups(own.groups.size(), own.groups.data()));
-  std::sort(own.groups.begin(), own.groups.end());
-  own.groups.erase(std::unique(own.groups.begin(), own.groups.end()),
-                   own.groups.end());
-  a.own_key_ = CredentialsKey(own);
+  a.own_key_ = CredentialsKey(OwnCredentials());
   return a;
 }
 

@@ -82,6 +82,22 @@ ssize_t RecvDatagram(int sock, std::string* payload, UniqueFd* fd) {
 
 }  // namespace
 
+void SetCredentials(const PeerCredentials& cred, ChannelMessage* msg) {
+  msg->pid = cred.pid;
+  msg->uid = cred.uid;
+  msg->gid = cred.gid;
+  msg->groups = cred.groups;
+}
+
+PeerCredentials CredentialsOf(const ChannelMessage& msg) {
+  PeerCredentials cred;
+  cred.pid = msg.pid;
+  cred.uid = msg.uid;
+  cred.gid = msg.gid;
+  cred.groups = msg.groups;
+  return cred;
+}
+
 std::string EncodeChannelMessage(const ChannelMessage& msg) {
   WireHeader h = {};
   h.type = static_cast<uint32_t>(msg.type);

@@ -26,6 +26,7 @@
 #include "absl/status/statusor.h"
 #include "absl/strings/string_view.h"
 #include "offlog/common/unique_fd.h"
+#include "offlog/server/credentials.h"
 
 namespace offlog {
 
@@ -89,6 +90,11 @@ struct ChannelMessage {
 // paths of at most PATH_MAX bytes.
 inline constexpr size_t kMaxChannelMessage =
     64 + 4096 * sizeof(gid_t) + 2 * 4097;
+
+// kAssign's client credentials (pid, uid, gid, groups), into and out of a
+// message: the one place that maps the fields.
+void SetCredentials(const PeerCredentials& cred, ChannelMessage* msg);
+PeerCredentials CredentialsOf(const ChannelMessage& msg);
 
 // The message as one datagram payload, without its descriptor.
 std::string EncodeChannelMessage(const ChannelMessage& msg);

@@ -53,6 +53,22 @@ TEST(ChannelTest, EncodeDecodeRoundTrip) {
   EXPECT_EQ(got->path, m.path);
 }
 
+TEST(ChannelTest, CredentialsTravelWhole) {
+  PeerCredentials cred;
+  cred.pid = 7;
+  cred.uid = 1000;
+  cred.gid = 100;
+  cred.groups = {4, 24};
+  ChannelMessage m;
+  SetCredentials(cred, &m);
+  absl::StatusOr<ChannelMessage> got =
+      DecodeChannelMessage(EncodeChannelMessage(m));
+  ASSERT_TRUE(got.ok()) << got.status();
+  PeerCredentials back = CredentialsOf(*got);
+  EXPECT_EQ(back.pid, 7);
+  EXPECT_EQ(CredentialsKey(back), CredentialsKey(cred));
+}
+
 TEST(ChannelTest, MalformedMessagesAreRejected) {
   ChannelMessage m;
   m.path = "abc";

@@ -20,13 +20,16 @@ namespace {
 
 constexpr uint64_t kListenerId = 0;
 constexpr uint64_t kTimerId = ~uint64_t{0};
+constexpr uint64_t kExpiryId = kTimerId - 1;
 // Out of descriptors, the listener is not watched for this long (the
 // acceptor's own listener pauses likewise): accept() would fail again at
 // once, and a readable listener would make the event loop spin.
 constexpr int64_t kAcceptPauseMs = 100;
 // At most this many control connections are open at once (the oldest is
-// dropped for a new one), and none for longer than kConnectionMs; so a
-// client that connects and never speaks costs nothing lasting.
+// dropped for a new one), and none for longer than kConnectionMs: a timer
+// set to the earliest deadline wakes the control server, whether or not
+// anything else happens on the control socket. So a client that connects
+// and never speaks costs nothing lasting.
 constexpr size_t kMaxConnections = 8;
 constexpr int64_t kConnectionMs = 5000;
 constexpr size_t kMaxRequest = 256;
@@ -127,20 +130,23 @@ absl::StatusOr<std::unique_ptr<ControlServer>> ControlServer::Create(
   UniqueFd epoll(epoll_create1(EPOLL_CLOEXEC));
   if (!epoll) return absl::ErrnoToStatus(errno, "epoll_create1");
   UniqueFd timer(timerfd_create(CLOCK_MONOTONIC, TFD_NONBLOCK | TFD_CLOEXEC));
-  if (!timer) return absl::ErrnoToStatus(errno, "timerfd_create");
+  UniqueFd expiry(timerfd_create(CLOCK_MONOTONIC, TFD_NONBLOCK | TFD_CLOEXEC));
+  if (!timer || !expiry) return absl::ErrnoToStatus(errno, "timerfd_create");
   SetInterest(epoll.get(), listener.fd.get(), kListenerId, EPOLLIN);
   SetInterest(epoll.get(), timer.get(), kTimerId, EPOLLIN);
+  SetInterest(epoll.get(), expiry.get(), kExpiryId, EPOLLIN);
   return std::unique_ptr<ControlServer>(
       new ControlServer(std::move(listener), std::move(handlers),
-                        std::move(epoll), std::move(timer)));
+                        std::move(epoll), std::move(timer), std::move(expiry)));
 }
 
 ControlServer::ControlServer(Listener listener, Handlers handlers,
-                             UniqueFd epoll, UniqueFd timer)
+                             UniqueFd epoll, UniqueFd timer, UniqueFd expiry)
     : listener_(std::move(listener)),
       handlers_(std::move(handlers)),
       epoll_(std::move(epoll)),
-      timer_(std::move(timer)) {}
+      timer_(std::move(timer)),
+      expiry_(std::move(expiry)) {}
 
 ControlServer::~ControlServer() { RemoveSocketFile(listener_); }
 
@@ -152,11 +158,17 @@ void ControlServer::OnReady() {
       Accept();
     } else if (events[i].data.u64 == kTimerId) {
       ResumeAccepting();
+    } else if (events[i].data.u64 == kExpiryId) {
+      uint64_t expirations;
+      if (read(expiry_.get(), &expirations, sizeof(expirations)) < 0) {
+        continue;  // EAGAIN: already read.
+      }
     } else {
       OnConnection(events[i].data.u64);
     }
   }
   ExpireConnections();
+  ArmExpiry();
 }
 
 void ControlServer::Accept() {
@@ -262,6 +274,22 @@ void ControlServer::ExpireConnections() {
   absl::erase_if(connections_, [now](const auto& entry) {
     return entry.second.deadline_ms <= now;
   });
+}
+
+void ControlServer::ArmExpiry() {
+  itimerspec t = {};  // All zero: disarmed.
+  if (!connections_.empty()) {
+    int64_t first =
+        std::min_element(connections_.begin(), connections_.end(),
+                         [](const auto& x, const auto& y) {
+                           return x.second.deadline_ms < y.second.deadline_ms;
+                         })
+            ->second.deadline_ms;
+    t.it_value.tv_sec = first / 1000;
+    t.it_value.tv_nsec = first % 1000 * 1000000;
+  }
+  // MonotonicMs() reads CLOCK_MONOTONIC, the timer's clock.
+  timerfd_settime(expiry_.get(), TFD_TIMER_ABSTIME, &t, nullptr);
 }
 
 }  // namespace offlog

@@ -60,7 +60,7 @@ class ControlServer {
   };
 
   ControlServer(Listener listener, Handlers handlers, UniqueFd epoll,
-                UniqueFd timer);
+                UniqueFd timer, UniqueFd expiry);
   // Accepts what is pending. A peer whose credentials cannot be read is
   // refused, as is any uid but offlogd's own and root.
   void Accept();
@@ -72,12 +72,17 @@ class ControlServer {
   std::string Answer(absl::string_view request);
   // Sends what the socket takes; true when the whole answer is out.
   bool Flush(Connection& c);
+  // Closes the connections past their deadline.
   void ExpireConnections();
+  // Sets `expiry_` to the earliest deadline left (disarms it when none), so
+  // that OnReady runs then even if nothing else happens.
+  void ArmExpiry();
 
   Listener listener_;
   Handlers handlers_;
   UniqueFd epoll_;
-  UniqueFd timer_;  // timerfd: the end of an accept pause.
+  UniqueFd timer_;   // timerfd: the end of an accept pause.
+  UniqueFd expiry_;  // timerfd: the earliest connection deadline.
   uint64_t next_id_ = 1;
   absl::flat_hash_map<uint64_t, Connection> connections_;
 };

@@ -1,7 +1,7 @@
 #include "offlog/server/control_protocol.h"
 
 #include "gtest/gtest.h"
-#include "offlog/tests/safe_text.h"
+#include "offlog/testing/safe_text.h"
 
 namespace offlog {
 namespace {

@@ -21,8 +21,9 @@
 #include "absl/strings/match.h"
 #include "gtest/gtest.h"
 #include "offlog/common/unique_fd.h"
+#include "offlog/common/unix_socket.h"
 #include "offlog/server/listener.h"
-#include "offlog/tests/temp_dir.h"
+#include "offlog/testing/temp_dir.h"
 
 namespace {
 std::atomic<bool> fail_peercred{false};
@@ -64,12 +65,9 @@ class ControlTest : public ::testing::Test {
   void TearDown() override { fail_peercred = false; }
 
   UniqueFd Connect() {
-    UniqueFd fd(socket(AF_UNIX, SOCK_STREAM | SOCK_CLOEXEC, 0));
-    sockaddr_un addr = {};
-    addr.sun_family = AF_UNIX;
-    strncpy(addr.sun_path, path_.c_str(), sizeof(addr.sun_path) - 1);
-    EXPECT_EQ(
-        connect(fd.get(), reinterpret_cast<sockaddr*>(&addr), sizeof(addr)), 0);
+    absl::StatusOr<UniqueFd> connected = ConnectUnix(path_);
+    EXPECT_TRUE(connected.ok()) << connected.status();
+    UniqueFd fd = connected.ok() ? *std::move(connected) : UniqueFd();
     EXPECT_EQ(send(fd.get(), "status\n", 7, MSG_NOSIGNAL), 7);
     return fd;
   }
@@ -100,6 +98,15 @@ class ControlTest : public ::testing::Test {
 TEST_F(ControlTest, OwnerIsServed) {
   UniqueFd client = Connect();
   EXPECT_TRUE(absl::StartsWith(Serve(client.get()), "ok\nacceptor\tpid=4242"));
+}
+
+// A client that connects and never speaks is closed after the connection
+// deadline (5 s) by the control server's own timer, with no other control
+// event to run it.
+TEST_F(ControlTest, SilentConnectionIsClosedOnItsDeadline) {
+  absl::StatusOr<UniqueFd> client = ConnectUnix(path_);
+  ASSERT_TRUE(client.ok()) << client.status();
+  EXPECT_EQ(Serve(client->get()), "");
 }
 
 // Item 5 of issue 11: a peer whose credentials cannot be read used to pass

@@ -19,6 +19,12 @@ namespace {
 
 constexpr size_t kInitialGroups = 64;
 
+// Sorted, each group once: as PeerCredentials holds them.
+void SortGroups(std::vector<gid_t>* groups) {
+  std::sort(groups->begin(), groups->end());
+  groups->erase(std::unique(groups->begin(), groups->end()), groups->end());
+}
+
 absl::Status ReadPeerGroups(int fd, std::vector<gid_t>* groups) {
   groups->resize(kInitialGroups);
   socklen_t len = groups->size() * sizeof(gid_t);
@@ -34,8 +40,7 @@ absl::Status ReadPeerGroups(int fd, std::vector<gid_t>* groups) {
     }
   }
   groups->resize(len / sizeof(gid_t));
-  std::sort(groups->begin(), groups->end());
-  groups->erase(std::unique(groups->begin(), groups->end()), groups->end());
+  SortGroups(groups);
   return absl::OkStatus();
 }
 
@@ -68,12 +73,6 @@ absl::StatusOr<uid_t> LookUpUser(const std::string& name) {
   return pw->pw_uid;
 }
 
-absl::StatusOr<gid_t> LookUpGroupId(const std::string& name) {
-  const group* gr = name.empty() ? nullptr : getgrnam(name.c_str());
-  if (gr == nullptr) return absl::NotFoundError(name);
-  return gr->gr_gid;
-}
-
 }  // namespace
 
 absl::StatusOr<PeerCredentials> ReadPeerCredentials(int fd) {
@@ -90,6 +89,28 @@ absl::StatusOr<PeerCredentials> ReadPeerCredentials(int fd) {
   return cred;
 }
 
+PeerCredentials OwnCredentials() {
+  PeerCredentials own;
+  own.pid = getpid();
+  own.uid = geteuid();
+  own.gid = getegid();
+  own.groups.resize(getgroups(0, nullptr));
+  own.groups.resize(getgroups(own.groups.size(), own.groups.data()));
+  SortGroups(&own.groups);
+  return own;
+}
+
+absl::StatusOr<gid_t> LookUpGroup(absl::string_view group) {
+  gid_t gid;
+  if (absl::SimpleAtoi(group, &gid)) return gid;
+  const struct group* gr =
+      group.empty() ? nullptr : getgrnam(std::string(group).c_str());
+  if (gr == nullptr) {
+    return absl::NotFoundError(absl::StrCat("no such group: ", group));
+  }
+  return gr->gr_gid;
+}
+
 std::string CredentialsKey(const PeerCredentials& cred) {
   return absl::StrCat(cred.uid, ":", cred.gid, ":",
                       absl::StrJoin(cred.groups, ","));
@@ -102,7 +123,7 @@ absl::StatusOr<std::vector<uid_t>> ParseUserList(
 
 absl::StatusOr<std::vector<gid_t>> ParseGroupList(
     const std::vector<std::string>& specs) {
-  return ParseIdList<gid_t>(specs, "group", LookUpGroupId);
+  return ParseIdList<gid_t>(specs, "group", LookUpGroup);
 }
 
 PeerPolicy::PeerPolicy(const std::vector<uid_t>& uids,

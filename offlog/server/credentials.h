@@ -36,10 +36,18 @@ struct PeerCredentials {
 // Reads the peer's credentials from a connected Unix socket.
 absl::StatusOr<PeerCredentials> ReadPeerCredentials(int fd);
 
+// This process's effective uid and gid and its supplementary groups, as
+// ReadPeerCredentials gives a peer's.
+PeerCredentials OwnCredentials();
+
 // A string equal for two clients exactly when a file opened with the
 // credentials of one is opened with the credentials of the other: writers
 // are shared by clients with the same path and the same key.
 std::string CredentialsKey(const PeerCredentials& cred);
+
+// A group by name or number (a number is taken as it is), as --allow-gid
+// and --socket-group give it. NOT_FOUND: "no such group: <group>".
+absl::StatusOr<gid_t> LookUpGroup(absl::string_view group);
 
 // Parses comma-separated lists of user (or group) names and numbers, e.g.
 // {"root,1000", "www-data"}. Names are looked up once, at start-up.

@@ -23,6 +23,26 @@ TEST(CredentialsTest, ReadsOwnCredentialsFromASocketPair) {
   close(sv[1]);
 }
 
+TEST(CredentialsTest, OwnCredentialsAreWhatAPeerSeesOfUs) {
+  int sv[2];
+  ASSERT_EQ(socketpair(AF_UNIX, SOCK_STREAM, 0, sv), 0);
+  absl::StatusOr<PeerCredentials> peer = ReadPeerCredentials(sv[0]);
+  ASSERT_TRUE(peer.ok()) << peer.status();
+  EXPECT_EQ(CredentialsKey(OwnCredentials()), CredentialsKey(*peer));
+  EXPECT_EQ(OwnCredentials().groups, peer->groups);
+  close(sv[0]);
+  close(sv[1]);
+}
+
+TEST(CredentialsTest, LooksUpGroupsByNameOrNumber) {
+  EXPECT_EQ(*LookUpGroup("0"), 0u);
+  EXPECT_EQ(*LookUpGroup("root"), 0u);
+  absl::StatusOr<gid_t> none = LookUpGroup("no-such-group-offlog");
+  ASSERT_FALSE(none.ok());
+  EXPECT_EQ(none.status().message(), "no such group: no-such-group-offlog");
+  EXPECT_FALSE(LookUpGroup("").ok());
+}
+
 TEST(CredentialsTest, KeyDependsOnEveryCredential) {
   PeerCredentials a{1, 1000, 100, {4, 27}};
   PeerCredentials b = a;

@@ -2,7 +2,6 @@
 
 #include <errno.h>
 #include <fcntl.h>
-#include <grp.h>
 #include <stdlib.h>
 #include <sys/socket.h>
 #include <sys/stat.h>
@@ -14,6 +13,8 @@
 #include "absl/strings/numbers.h"
 #include "absl/strings/str_cat.h"
 #include "absl/strings/str_format.h"
+#include "offlog/common/unix_socket.h"
+#include "offlog/server/credentials.h"
 
 namespace offlog {
 namespace {
@@ -25,16 +26,15 @@ absl::Status Errno(absl::string_view what) {
   return absl::ErrnoToStatus(errno, what);
 }
 
-absl::StatusOr<sockaddr_un> UnixAddress(absl::string_view path) {
-  sockaddr_un addr = {};
-  addr.sun_family = AF_UNIX;
-  if (path.empty() || path.size() >= sizeof(addr.sun_path)) {
+// The address to bind or probe: a leading '@' names Linux's abstract
+// namespace, as systemd writes it.
+absl::StatusOr<sockaddr_un> ServerAddress(absl::string_view path) {
+  sockaddr_un addr;
+  if (path.empty() || UnixAddress(path, &addr) == 0) {
     return absl::InvalidArgumentError(
         absl::StrFormat("socket path must be 1 to %d bytes: %s",
                         sizeof(addr.sun_path) - 1, path));
   }
-  memcpy(addr.sun_path, path.data(), path.size());
-  // A leading '@' names Linux's abstract namespace, as systemd writes it.
   if (addr.sun_path[0] == '@') addr.sun_path[0] = '\0';
   return addr;
 }
@@ -46,7 +46,7 @@ socklen_t AddressLength(absl::string_view path) {
 
 // Returns OK when nothing is listening at `path`, removing a stale socket.
 absl::Status ClearStaleSocket(absl::string_view path) {
-  absl::StatusOr<sockaddr_un> addr = UnixAddress(path);
+  absl::StatusOr<sockaddr_un> addr = ServerAddress(path);
   if (!addr.ok()) return addr.status();
   UniqueFd probe(socket(AF_UNIX, SOCK_STREAM | SOCK_CLOEXEC, 0));
   if (!probe) return Errno("socket");
@@ -66,20 +66,10 @@ absl::Status ClearStaleSocket(absl::string_view path) {
   return absl::OkStatus();  // Stale: the rename in BindAt replaces it.
 }
 
-absl::StatusOr<gid_t> LookUpGroup(absl::string_view group) {
-  gid_t gid;
-  if (absl::SimpleAtoi(group, &gid)) return gid;
-  struct group* gr = getgrnam(std::string(group).c_str());
-  if (gr == nullptr) {
-    return absl::NotFoundError(absl::StrCat("no such group: ", group));
-  }
-  return gr->gr_gid;
-}
-
 absl::StatusOr<Listener> BindAt(absl::string_view path, mode_t mode,
                                 absl::string_view group) {
   std::string temp = absl::StrCat(path, ".", getpid(), ".tmp");
-  absl::StatusOr<sockaddr_un> addr = UnixAddress(temp);
+  absl::StatusOr<sockaddr_un> addr = ServerAddress(temp);
   if (!addr.ok()) return addr.status();
   Listener l;
   l.fd.Reset(socket(AF_UNIX, SOCK_STREAM | SOCK_NONBLOCK | SOCK_CLOEXEC, 0));
@@ -166,7 +156,7 @@ void RemoveSocketFile(const Listener& listener) {
 absl::Status NotifySystemd(absl::string_view state) {
   const char* path = getenv("NOTIFY_SOCKET");
   if (path == nullptr || *path == '\0') return absl::OkStatus();
-  absl::StatusOr<sockaddr_un> addr = UnixAddress(path);
+  absl::StatusOr<sockaddr_un> addr = ServerAddress(path);
   if (!addr.ok()) return addr.status();
   UniqueFd fd(socket(AF_UNIX, SOCK_DGRAM | SOCK_CLOEXEC, 0));
   if (!fd) return Errno("socket");

@@ -11,25 +11,27 @@
 #include <vector>
 
 #include "absl/status/statusor.h"
+#include "offlog/common/protocol.h"
+#include "offlog/server/defaults.h"
 
 namespace offlog {
 
 struct ServerOptions {
-  std::string socket_file = "/tmp/offlog.sock";
+  std::string socket_file = std::string(kDefaultSocketPath);
   std::string logfile;  // Empty: no log file.
   bool notify = false;
-  int rotate_check_interval_ms = 5000;
+  int rotate_check_interval_ms = kDefaultRotateCheckIntervalMs;
   int prefork = 2;
   int handshake_timeout_ms = 5000;
   int shutdown_timeout_ms = 10000;
   mode_t socket_mode = 0600;
   std::string socket_group;  // Empty: the server's own group.
-  bool atomic_lines = true;
-  int line_hold_ms = 100;
-  int coalesce_us = 200;
+  bool atomic_lines = kDefaultAtomicLines;
+  int line_hold_ms = kDefaultLineHoldMs;
+  int coalesce_us = kDefaultCoalesceUs;
   // Nice levels below the acceptor at which writers start (priority.h).
-  int writer_start_nice = 10;
-  bool peek_reads = true;
+  int writer_start_nice = kStartingNiceDelta;
+  bool peek_reads = kDefaultPeekReads;
   // --control-socket; unset: the default (see ControlSocketPath), empty:
   // no control socket.
   std::optional<std::string> control_socket;

@@ -22,9 +22,9 @@
 #ifndef OFFLOG_SERVER_PRIORITY_H_
 #define OFFLOG_SERVER_PRIORITY_H_
 
-namespace offlog {
+#include "offlog/server/defaults.h"  // kStartingNiceDelta
 
-inline constexpr int kStartingNiceDelta = 10;
+namespace offlog {
 
 struct StartPriority {
   bool lowered = false;  // Writers start below serving_nice.

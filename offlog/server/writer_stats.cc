@@ -33,8 +33,8 @@ absl::StatusOr<SharedStats> SharedStats::Create() {
 }
 
 absl::StatusOr<SharedStats> SharedStats::Attach(UniqueFd fd) {
-  // The memory is the acceptor's WriterStats, constructed there; a fresh
-  // memfd page is all zeroes, which is what Create() constructs too.
+  // The memory is a WriterStats the spawner's Create() constructed (a
+  // fresh memfd page is all zeroes, which is what it constructs too).
   absl::StatusOr<WriterStats*> p = MapStats(fd.get());
   if (!p.ok()) return p.status();
   return SharedStats(*p, std::move(fd));

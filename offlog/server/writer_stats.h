@@ -43,13 +43,16 @@ struct WriterStats {
   }
 };
 
-// A WriterStats in a memfd mapped MAP_SHARED: the acceptor creates it and
-// passes the descriptor to the writer it spawns, which maps the same memory.
+// A WriterStats in a memfd mapped MAP_SHARED. The spawner creates one for
+// each writer it starts (spawner.cc): the writer, cloned from the spawner,
+// inherits the mapping, and the spawner passes the memfd to the acceptor
+// with kSpawned, which maps the same memory with Attach().
 class SharedStats {
  public:
-  // A new, zeroed WriterStats (acceptor side).
+  // A new, zeroed WriterStats (the spawner's side, one per writer).
   static absl::StatusOr<SharedStats> Create();
-  // Maps the WriterStats behind `fd`, made by Create() (writer side).
+  // Maps the WriterStats behind `fd`, made by Create() (the acceptor's
+  // side: the memfd came with kSpawned).
   static absl::StatusOr<SharedStats> Attach(UniqueFd fd);
   SharedStats() = default;
   SharedStats(SharedStats&& other) noexcept;
@@ -59,7 +62,7 @@ class SharedStats {
   ~SharedStats();
 
   WriterStats* get() const { return stats_; }
-  // The memfd behind the mapping, to pass to a writer.
+  // The memfd behind the mapping, to pass to the acceptor.
   int fd() const { return fd_.get(); }
 
  private:

@@ -19,9 +19,9 @@
 #include "absl/strings/str_cat.h"
 #include "absl/time/clock.h"
 #include "gtest/gtest.h"
-#include "offlog/bench/checker.h"
-#include "offlog/tests/offlogd_test.h"
-#include "offlog/tests/server_harness.h"
+#include "offlog/testing/checker.h"
+#include "offlog/testing/offlogd_test.h"
+#include "offlog/testing/server_harness.h"
 
 namespace offlog {
 namespace testing {

@@ -27,7 +27,7 @@ build handshake_fuzzer offlog/tests/fuzz/handshake_fuzzer.cc \
 build pyerror_fuzzer offlog/tests/fuzz/pyerror_fuzzer.cc \
   offlog/common/pyerror.cc offlog/common/utf8.cc
 build escape_fuzzer offlog/tests/fuzz/escape_fuzzer.cc \
-  offlog/server/server_log.cc offlog/server/ctl_format.cc \
+  offlog/server/server_log.cc offlog/ctl/ctl_format.cc \
   offlog/server/control_protocol.cc offlog/common/utf8.cc \
   offlog/common/timefmt.cc
 

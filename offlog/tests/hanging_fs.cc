@@ -26,7 +26,7 @@
 #include "absl/strings/numbers.h"
 #include "absl/strings/str_cat.h"
 #include "absl/time/clock.h"
-#include "offlog/tests/wait_fd.h"
+#include "offlog/testing/wait_fd.h"
 
 namespace offlog {
 namespace testing {

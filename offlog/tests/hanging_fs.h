@@ -32,7 +32,7 @@
 #include "absl/strings/string_view.h"
 #include "absl/time/time.h"
 #include "offlog/common/unique_fd.h"
-#include "offlog/tests/temp_dir.h"
+#include "offlog/testing/temp_dir.h"
 
 namespace offlog {
 namespace testing {

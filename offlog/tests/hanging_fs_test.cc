@@ -23,7 +23,7 @@
 #include "absl/time/time.h"
 #include "gtest/gtest.h"
 #include "offlog/common/unique_fd.h"
-#include "offlog/tests/server_harness.h"
+#include "offlog/testing/server_harness.h"
 
 namespace offlog {
 namespace testing {

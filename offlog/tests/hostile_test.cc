@@ -25,8 +25,8 @@
 #include "absl/strings/str_split.h"
 #include "absl/time/clock.h"
 #include "gtest/gtest.h"
-#include "offlog/tests/offlogd_test.h"
-#include "offlog/tests/server_harness.h"
+#include "offlog/testing/offlogd_test.h"
+#include "offlog/testing/server_harness.h"
 
 namespace offlog {
 namespace testing {
@@ -102,8 +102,8 @@ TEST(HostileTest, ClientThatNeverSendsANulIsClosedAfterTheHandshakeTimeout) {
   EXPECT_EQ(ReadMessage(fd->get(), kDeadline).value_or("?"),
             kHandshakeTimeoutMsg);
   EXPECT_GE(absl::Now() - start, absl::Milliseconds(100));
-  char c;
-  EXPECT_EQ(recv(fd->get(), &c, 1, 0), 0);  // And then closed.
+  // And then closed.
+  EXPECT_EQ(ReadUntilClosed(fd->get(), kDeadline).value_or("(open)"), "");
 }
 
 TEST(HostileTest, ThousandsOfSilentClientsDoNotDelayAnHonestOne) {
@@ -119,14 +119,15 @@ TEST(HostileTest, ThousandsOfSilentClientsDoNotDelayAnHonestOne) {
     absl::StatusOr<UniqueFd> fd = Connect(server->socket_path());
     ASSERT_TRUE(fd.ok()) << i << ": " << fd.status();
     // Half send nothing, half a path without its NUL.
-    if (i % 2) ASSERT_TRUE(SendAll(fd->get(), "/tmp/slow").ok());
+    if (i % 2) {
+      ASSERT_TRUE(SendAll(fd->get(), "/tmp/slow").ok());
+    }
     silent.push_back(*std::move(fd));
   }
-  // Every one of them is a pending handshake in the acceptor.
+  // Every one of them is a pending handshake in the acceptor (counted, not
+  // told by its id: ids are the server's business).
   ASSERT_TRUE(
-      server
-          ->WaitForLog(absl::StrCat("Client ", 5 + kSilent, " connected"),
-                       absl::Seconds(30))
+      server->WaitForLogCount(" connected\n", 5 + kSilent, absl::Seconds(30))
           .ok());
   for (int i = 0; i < 5; ++i) during.push_back(TimeToOk(*server, path));
   std::sort(before.begin(), before.end());
@@ -134,9 +135,15 @@ TEST(HostileTest, ThousandsOfSilentClientsDoNotDelayAnHonestOne) {
   std::cout << "MEASURED honest client OK: median " << before[2] << " (max "
             << before[4] << ") alone, median " << during[2] << " (max "
             << during[4] << ") with " << kSilent << " silent connections\n";
-  EXPECT_LT(during[4], absl::Seconds(1));
-  // They are still open: the honest client was not served by dropping them.
-  EXPECT_EQ(WaitFor(silent.front().get(), POLLIN, absl::ZeroDuration()), 0);
+  // Each honest client was served (TimeToOk expects OK and BYE) while every
+  // silent one still waited, unanswered and open: the honest client was not
+  // served by dropping them. (No bound on the time itself: a loaded machine
+  // may take any time; that it did not wait for the silent ones is the
+  // point.)
+  for (size_t i = 0; i < silent.size(); ++i) {
+    ASSERT_EQ(WaitFor(silent[i].get(), POLLIN, absl::ZeroDuration()), 0)
+        << "silent connection " << i << " was answered or closed";
+  }
 }
 
 TEST(HostileTest, RunningOutOfDescriptorsNeitherSpinsNorWedgesTheServer) {

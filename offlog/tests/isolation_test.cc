@@ -30,11 +30,11 @@
 #include "absl/strings/str_split.h"
 #include "absl/strings/strip.h"
 #include "gtest/gtest.h"
-#include "offlog/bench/checker.h"
 #include "offlog/server/control_protocol.h"
+#include "offlog/testing/checker.h"
+#include "offlog/testing/offlogd_test.h"
+#include "offlog/testing/server_harness.h"
 #include "offlog/tests/hanging_fs.h"
-#include "offlog/tests/offlogd_test.h"
-#include "offlog/tests/server_harness.h"
 
 namespace offlog {
 namespace testing {

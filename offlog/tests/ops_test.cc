@@ -25,9 +25,9 @@
 #include "absl/strings/strip.h"
 #include "absl/time/clock.h"
 #include "gtest/gtest.h"
-#include "offlog/tests/offlogd_test.h"
-#include "offlog/tests/safe_text.h"
-#include "offlog/tests/server_harness.h"
+#include "offlog/testing/offlogd_test.h"
+#include "offlog/testing/safe_text.h"
+#include "offlog/testing/server_harness.h"
 
 namespace offlog {
 namespace testing {
@@ -38,7 +38,7 @@ constexpr char kSocketActivate[] = "/usr/bin/systemd-socket-activate";
 
 std::string OfflogctlPath() {
   const char* srcdir = getenv("TEST_SRCDIR");
-  return absl::StrCat(srcdir ? srcdir : ".", "/offlog/offlog/server/offlogctl");
+  return absl::StrCat(srcdir ? srcdir : ".", "/offlog/offlog/ctl/offlogctl");
 }
 
 struct CommandResult {

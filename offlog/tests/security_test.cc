@@ -31,8 +31,8 @@
 #include "offlog/server/channel.h"
 #include "offlog/server/control_protocol.h"
 #include "offlog/server/server_log.h"
-#include "offlog/tests/offlogd_test.h"
-#include "offlog/tests/server_harness.h"
+#include "offlog/testing/offlogd_test.h"
+#include "offlog/testing/server_harness.h"
 
 namespace offlog {
 namespace testing {

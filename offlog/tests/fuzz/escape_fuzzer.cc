@@ -13,10 +13,10 @@
 #include "absl/strings/numbers.h"
 #include "absl/strings/string_view.h"
 #include "offlog/common/utf8.h"
+#include "offlog/ctl/ctl_format.h"
 #include "offlog/server/control_protocol.h"
-#include "offlog/server/ctl_format.h"
 #include "offlog/server/server_log.h"
-#include "offlog/tests/safe_text.h"
+#include "offlog/testing/safe_text.h"
 
 namespace {
 

@@ -1,4 +1,4 @@
-#include "offlog/bench/checker.h"
+#include "offlog/testing/checker.h"
 
 #include <stdlib.h>
 #include <unistd.h>

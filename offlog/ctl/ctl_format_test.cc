@@ -1,4 +1,4 @@
-#include "offlog/server/ctl_format.h"
+#include "offlog/ctl/ctl_format.h"
 
 #include <algorithm>
 #include <vector>
@@ -6,7 +6,7 @@
 #include "absl/strings/match.h"
 #include "absl/strings/str_split.h"
 #include "gtest/gtest.h"
-#include "offlog/tests/safe_text.h"
+#include "offlog/testing/safe_text.h"
 
 namespace offlog {
 namespace {

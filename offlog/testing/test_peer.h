@@ -1,8 +1,8 @@
 // Stand-ins for the offlog server, for tests: a listening Unix socket whose
 // connections the test drives by hand, and a short-lived temporary
 // directory to put sockets in (a socket path must fit in 107 bytes).
-#ifndef OFFLOG_CLIENT_TEST_PEER_H_
-#define OFFLOG_CLIENT_TEST_PEER_H_
+#ifndef OFFLOG_TESTING_TEST_PEER_H_
+#define OFFLOG_TESTING_TEST_PEER_H_
 
 #include <optional>
 #include <string>
@@ -14,7 +14,7 @@
 #include "absl/time/time.h"
 #include "gtest/gtest.h"
 #include "offlog/common/unique_fd.h"
-#include "offlog/tests/temp_dir.h"
+#include "offlog/testing/temp_dir.h"
 
 namespace offlog {
 namespace client_test {
@@ -81,10 +81,7 @@ class PeerTest : public ::testing::Test {
   std::optional<TestListener> listener_;
 };
 
-// Waits until `fd` is ready for `events` or `deadline` passes; false then.
-bool WaitForFd(int fd, short events, absl::Time deadline);
-
 }  // namespace client_test
 }  // namespace offlog
 
-#endif  // OFFLOG_CLIENT_TEST_PEER_H_
+#endif  // OFFLOG_TESTING_TEST_PEER_H_

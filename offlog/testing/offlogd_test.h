@@ -1,6 +1,6 @@
 // GoogleTest helpers for tests that run the real offlogd (server_harness.h).
-#ifndef OFFLOG_TESTS_OFFLOGD_TEST_H_
-#define OFFLOG_TESTS_OFFLOGD_TEST_H_
+#ifndef OFFLOG_TESTING_OFFLOGD_TEST_H_
+#define OFFLOG_TESTING_OFFLOGD_TEST_H_
 
 #include <memory>
 #include <string>
@@ -9,7 +9,7 @@
 #include "absl/strings/string_view.h"
 #include "absl/time/time.h"
 #include "gtest/gtest.h"
-#include "offlog/tests/server_harness.h"
+#include "offlog/testing/server_harness.h"
 
 namespace offlog {
 namespace testing {
@@ -50,4 +50,4 @@ class OfflogdTest : public ::testing::Test {
 }  // namespace testing
 }  // namespace offlog
 
-#endif  // OFFLOG_TESTS_OFFLOGD_TEST_H_
+#endif  // OFFLOG_TESTING_OFFLOGD_TEST_H_

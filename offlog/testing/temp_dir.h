@@ -1,8 +1,8 @@
 // A fresh directory for a test, made with mkdtemp under /tmp (short enough
 // for Unix socket paths, which hold at most 107 bytes; Bazel's TEST_TMPDIR
 // is longer), and removed with its contents on destruction.
-#ifndef OFFLOG_TESTS_TEMP_DIR_H_
-#define OFFLOG_TESTS_TEMP_DIR_H_
+#ifndef OFFLOG_TESTING_TEMP_DIR_H_
+#define OFFLOG_TESTING_TEMP_DIR_H_
 
 #include <string>
 
@@ -31,4 +31,4 @@ class TempDir {
 }  // namespace testing
 }  // namespace offlog
 
-#endif  // OFFLOG_TESTS_TEMP_DIR_H_
+#endif  // OFFLOG_TESTING_TEMP_DIR_H_

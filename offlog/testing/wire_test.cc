@@ -1,4 +1,4 @@
-#include "offlog/bench/wire.h"
+#include "offlog/testing/wire.h"
 
 #include <sys/socket.h>
 

@@ -1,4 +1,4 @@
-#include "offlog/client/test_peer.h"
+#include "offlog/testing/test_peer.h"
 
 #include <poll.h>
 #include <stdlib.h>
@@ -11,6 +11,8 @@
 #include <filesystem>
 
 #include "absl/strings/str_cat.h"
+#include "offlog/common/unix_socket.h"
+#include "offlog/testing/wait_fd.h"
 
 namespace offlog {
 namespace client_test {
@@ -22,30 +24,14 @@ absl::Status Errno(absl::string_view what) {
 
 }  // namespace
 
-bool WaitForFd(int fd, short events, absl::Time deadline) {
-  for (;;) {
-    absl::Duration left = deadline - absl::Now();
-    if (left <= absl::ZeroDuration()) return false;
-    struct pollfd pfd = {fd, events, 0};
-    int ms = static_cast<int>(
-        std::ceil(absl::FDivDuration(left, absl::Milliseconds(1))));
-    int rc = ::poll(&pfd, 1, ms);
-    if (rc > 0) return true;
-    if (rc < 0 && errno != EINTR) return true;
-  }
-}
-
 absl::StatusOr<TestListener> TestListener::Create(const std::string& path) {
-  struct sockaddr_un addr = {};
-  addr.sun_family = AF_UNIX;
-  if (path.size() >= sizeof(addr.sun_path)) {
-    return absl::InvalidArgumentError("socket path too long");
-  }
-  path.copy(addr.sun_path, path.size());
+  struct sockaddr_un addr;
+  socklen_t addr_len = UnixAddress(path, &addr);
+  if (addr_len == 0) return absl::InvalidArgumentError("socket path too long");
   UniqueFd fd(::socket(AF_UNIX, SOCK_STREAM | SOCK_CLOEXEC, 0));
   if (!fd.valid()) return Errno("socket");
-  if (::bind(fd.get(), reinterpret_cast<struct sockaddr*>(&addr),
-             sizeof(addr)) != 0) {
+  if (::bind(fd.get(), reinterpret_cast<struct sockaddr*>(&addr), addr_len) !=
+      0) {
     return Errno("bind");
   }
   if (::listen(fd.get(), 16) != 0) return Errno("listen");
@@ -53,7 +39,8 @@ absl::StatusOr<TestListener> TestListener::Create(const std::string& path) {
 }
 
 absl::StatusOr<PeerConnection> TestListener::Accept(absl::Duration timeout) {
-  if (!WaitForFd(fd_.get(), POLLIN, absl::Now() + timeout)) {
+  if (!::offlog::testing::WaitForEvents(fd_.get(), POLLIN,
+                                        absl::Now() + timeout)) {
     return absl::DeadlineExceededError("no client connected");
   }
   UniqueFd conn(::accept4(fd_.get(), nullptr, nullptr, SOCK_CLOEXEC));
@@ -62,7 +49,7 @@ absl::StatusOr<PeerConnection> TestListener::Accept(absl::Duration timeout) {
 }
 
 absl::StatusOr<bool> PeerConnection::ReadMore(absl::Time deadline) {
-  if (!WaitForFd(fd_.get(), POLLIN, deadline)) {
+  if (!::offlog::testing::WaitForEvents(fd_.get(), POLLIN, deadline)) {
     return absl::DeadlineExceededError("peer: nothing arrived in time");
   }
   char buf[65536];
@@ -113,7 +100,8 @@ absl::StatusOr<std::string> PeerConnection::ReadToEnd(absl::Duration timeout) {
 }
 
 bool PeerConnection::WaitReadable(absl::Duration timeout) const {
-  return WaitForFd(fd_.get(), POLLIN, absl::Now() + timeout);
+  return ::offlog::testing::WaitForEvents(fd_.get(), POLLIN,
+                                          absl::Now() + timeout);
 }
 
 absl::Status PeerConnection::SendMessage(absl::string_view message) {

@@ -2,8 +2,8 @@
 // directory under /tmp (Unix socket paths hold at most 107 bytes, Bazel's
 // TEST_TMPDIR is longer), with its output captured to a file, and helpers
 // that speak the wire protocol over real sockets.
-#ifndef OFFLOG_TESTS_SERVER_HARNESS_H_
-#define OFFLOG_TESTS_SERVER_HARNESS_H_
+#ifndef OFFLOG_TESTING_SERVER_HARNESS_H_
+#define OFFLOG_TESTING_SERVER_HARNESS_H_
 
 #include <sys/resource.h>
 #include <sys/types.h>
@@ -17,7 +17,7 @@
 #include "absl/strings/string_view.h"
 #include "absl/time/time.h"
 #include "offlog/common/unique_fd.h"
-#include "offlog/tests/temp_dir.h"
+#include "offlog/testing/temp_dir.h"
 
 namespace offlog {
 namespace testing {
@@ -56,6 +56,10 @@ class ServerProcess {
   std::string Log() const;
   // Waits until the server's output contains `text`.
   absl::Status WaitForLog(absl::string_view text, absl::Duration timeout) const;
+  // Waits until `text` occurs at least `n` times in the server's output
+  // (e.g. n clients " connected", whatever their ids).
+  absl::Status WaitForLogCount(absl::string_view text, int n,
+                               absl::Duration timeout) const;
 
  private:
   TempDir dir_;
@@ -81,6 +85,10 @@ absl::Status SendAll(int fd, absl::string_view data);
 // Reads one NUL-terminated server message (without its NUL). Returns
 // DEADLINE_EXCEEDED on timeout and UNAVAILABLE on end of stream.
 absl::StatusOr<std::string> ReadMessage(int fd, absl::Duration timeout);
+
+// Reads until the peer closes the connection and returns what came before
+// the end; DEADLINE_EXCEEDED if it is still open after `timeout`.
+absl::StatusOr<std::string> ReadUntilClosed(int fd, absl::Duration timeout);
 
 // shutdown(SHUT_WR), then reads messages until "BYE"; returns the last
 // message read (so "BYE" on success).
@@ -116,4 +124,4 @@ std::vector<pid_t> PidsWithFileOpen(absl::string_view path);
 }  // namespace testing
 }  // namespace offlog
 
-#endif  // OFFLOG_TESTS_SERVER_HARNESS_H_
+#endif  // OFFLOG_TESTING_SERVER_HARNESS_H_

@@ -1,4 +1,4 @@
-#include "offlog/tests/server_harness.h"
+#include "offlog/testing/server_harness.h"
 
 #include <dirent.h>
 #include <errno.h>
@@ -25,7 +25,9 @@
 #include "absl/strings/str_cat.h"
 #include "absl/strings/str_split.h"
 #include "absl/time/clock.h"
-#include "offlog/tests/wait_fd.h"
+#include "offlog/common/unix_socket.h"
+#include "offlog/testing/wait_fd.h"
+#include "offlog/testing/wire.h"
 
 namespace offlog {
 namespace testing {
@@ -33,14 +35,6 @@ namespace {
 
 absl::Status Errno(absl::string_view what) {
   return absl::ErrnoToStatus(errno, what);
-}
-
-sockaddr_un Address(absl::string_view path) {
-  sockaddr_un addr = {};
-  addr.sun_family = AF_UNIX;
-  memcpy(addr.sun_path, path.data(),
-         std::min(path.size(), sizeof(addr.sun_path) - 1));
-  return addr;
 }
 
 }  // namespace
@@ -64,9 +58,10 @@ absl::StatusOr<std::unique_ptr<ServerProcess>> ServerProcess::Start(
   s->log_path_ = s->dir_.File("server.log");
   std::string notify_path = s->dir_.File("notify.sock");
   s->notify_.Reset(socket(AF_UNIX, SOCK_DGRAM | SOCK_CLOEXEC, 0));
-  sockaddr_un addr = Address(notify_path);
-  if (bind(s->notify_.get(), reinterpret_cast<sockaddr*>(&addr),
-           sizeof(addr)) != 0) {
+  sockaddr_un addr;
+  socklen_t addr_len = UnixAddress(notify_path, &addr);
+  if (bind(s->notify_.get(), reinterpret_cast<sockaddr*>(&addr), addr_len) !=
+      0) {
     return Errno("bind notify socket");
   }
   std::vector<std::string> args = {OfflogdPath(), "-s", s->socket_path_,
@@ -149,24 +144,29 @@ absl::Status ServerProcess::WaitForLog(absl::string_view text,
   return s;
 }
 
+absl::Status ServerProcess::WaitForLogCount(absl::string_view text, int n,
+                                            absl::Duration timeout) const {
+  auto count = [&] {
+    std::string log_text = Log();
+    absl::string_view log = log_text;
+    int found = 0;
+    for (size_t at = log.find(text); at != absl::string_view::npos;
+         at = log.find(text, at + text.size())) {
+      ++found;
+    }
+    return found;
+  };
+  return WaitUntil([&] { return count() >= n; }, timeout,
+                   absl::StrCat("log never said ", n, " times: ", text));
+}
+
 absl::StatusOr<UniqueFd> Connect(absl::string_view socket_path) {
-  UniqueFd fd(socket(AF_UNIX, SOCK_STREAM | SOCK_CLOEXEC, 0));
-  if (!fd) return Errno("socket");
-  sockaddr_un addr = Address(socket_path);
-  if (connect(fd.get(), reinterpret_cast<sockaddr*>(&addr), sizeof(addr))) {
-    return Errno(absl::StrCat("connect ", socket_path));
-  }
-  return fd;
+  return ConnectUnix(socket_path);
 }
 
 absl::Status SendAll(int fd, absl::string_view data) {
-  while (!data.empty()) {
-    ssize_t n = send(fd, data.data(), data.size(), MSG_NOSIGNAL);
-    if (n < 0 && errno == EINTR) continue;
-    if (n < 0) return Errno("send");
-    data.remove_prefix(n);
-  }
-  return absl::OkStatus();
+  size_t sent = 0;
+  return bench::SendAll(fd, data, INT64_MAX, &sent);
 }
 
 absl::StatusOr<UniqueFd> OpenTarget(absl::string_view socket_path,
@@ -180,23 +180,22 @@ absl::StatusOr<UniqueFd> OpenTarget(absl::string_view socket_path,
 }
 
 absl::StatusOr<std::string> ReadMessage(int fd, absl::Duration timeout) {
-  std::string msg;
+  return bench::ReadMessage(
+      fd, bench::NowNs() + absl::ToInt64Nanoseconds(timeout), nullptr);
+}
+
+absl::StatusOr<std::string> ReadUntilClosed(int fd, absl::Duration timeout) {
   absl::Time deadline = absl::Now() + timeout;
-  while (true) {
-    if (!WaitForEvents(fd, POLLIN, deadline)) {
-      return absl::DeadlineExceededError(
-          absl::StrCat("no message; got so far: ", msg));
-    }
-    char c;
-    ssize_t n = recv(fd, &c, 1, 0);
-    if (n < 0 && errno == EINTR) continue;
-    if (n < 0) return Errno("recv");
-    if (n == 0) {
-      return absl::UnavailableError(absl::StrCat("end of stream after: ", msg));
-    }
-    if (c == '\0') return msg;
-    msg.push_back(c);
+  std::string got;
+  while (WaitForEvents(fd, POLLIN, deadline)) {
+    char buf[4096];
+    ssize_t n = recv(fd, buf, sizeof(buf), MSG_DONTWAIT);
+    if (n == 0) return got;
+    if (n > 0) got.append(buf, n);
+    if (n < 0 && errno != EINTR && errno != EAGAIN) return Errno("recv");
   }
+  return absl::DeadlineExceededError(
+      absl::StrCat("still open; got so far: ", got));
 }
 
 absl::StatusOr<std::string> FinishAndWaitBye(int fd, absl::Duration timeout) {

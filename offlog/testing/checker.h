@@ -5,8 +5,8 @@
 // so that a line spliced from pieces of two records almost never passes as a
 // whole record. The checker reads the files the records were appended to and
 // reports, per client, records missing, duplicated, out of order and torn.
-#ifndef OFFLOG_BENCH_CHECKER_H_
-#define OFFLOG_BENCH_CHECKER_H_
+#ifndef OFFLOG_TESTING_CHECKER_H_
+#define OFFLOG_TESTING_CHECKER_H_
 
 #include <cstdint>
 #include <cstdio>
@@ -108,4 +108,4 @@ void PrintSummary(const CheckReport& report, FILE* out = stdout);
 
 }  // namespace offlog::bench
 
-#endif  // OFFLOG_BENCH_CHECKER_H_
+#endif  // OFFLOG_TESTING_CHECKER_H_

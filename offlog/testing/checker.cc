@@ -1,4 +1,4 @@
-#include "offlog/bench/checker.h"
+#include "offlog/testing/checker.h"
 
 #include <errno.h>
 #include <fcntl.h>

@@ -1,4 +1,4 @@
-#include "offlog/tests/temp_dir.h"
+#include "offlog/testing/temp_dir.h"
 
 #include <stdlib.h>
 

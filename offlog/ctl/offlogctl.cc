@@ -5,8 +5,6 @@
 #include <getopt.h>
 #include <sys/socket.h>
 #include <sys/stat.h>
-#include <sys/time.h>
-#include <sys/un.h>
 
 #include <cstdio>
 #include <cstring>
@@ -15,9 +13,11 @@
 #include "absl/status/statusor.h"
 #include "absl/strings/str_cat.h"
 #include "absl/time/clock.h"
+#include "offlog/common/protocol.h"
 #include "offlog/common/unique_fd.h"
+#include "offlog/common/unix_socket.h"
+#include "offlog/ctl/ctl_format.h"
 #include "offlog/server/control_protocol.h"
-#include "offlog/server/ctl_format.h"
 
 namespace offlog {
 namespace {
@@ -55,8 +55,6 @@ otherwise /tmp/offlog.sock.ctl (offlogd's own default). In world-writable
 // The sockets of deploy/offlog.socket and deploy/offlog.service.
 constexpr char kUnitSocket[] = "/run/offlog/offlog.sock";
 constexpr char kUnitControlSocket[] = "/run/offlog/offlog.sock.ctl";
-// offlogd's default socket (without a unit).
-constexpr char kDefaultSocketFile[] = "/tmp/offlog.sock";
 
 struct CtlOptions {
   std::string socket_file;
@@ -114,7 +112,7 @@ int ParseArgs(int argc, char** argv, CtlOptions* o) {
     if (IsSocket(kUnitControlSocket) || IsSocket(kUnitSocket)) {
       o->control_socket = kUnitControlSocket;
     } else {
-      o->socket_file = kDefaultSocketFile;
+      o->socket_file = std::string(kDefaultSocketPath);
     }
   }
   if (o->control_socket.empty()) {
@@ -124,21 +122,16 @@ int ParseArgs(int argc, char** argv, CtlOptions* o) {
 }
 
 absl::StatusOr<UniqueFd> Connect(const std::string& path) {
-  sockaddr_un addr = {};
-  addr.sun_family = AF_UNIX;
-  if (path.size() >= sizeof(addr.sun_path)) {
+  UnixConnectOptions options;
+  options.send_timeout = absl::Seconds(kTimeoutSeconds);
+  options.receive_timeout = absl::Seconds(kTimeoutSeconds);
+  int err = 0;
+  UniqueFd fd = ConnectUnixSocket(path, options, &err);
+  if (fd.valid()) return fd;
+  if (err == ENAMETOOLONG) {
     return absl::InvalidArgumentError(absl::StrCat("path too long: ", path));
   }
-  memcpy(addr.sun_path, path.data(), path.size());
-  UniqueFd fd(socket(AF_UNIX, SOCK_STREAM | SOCK_CLOEXEC, 0));
-  if (!fd) return absl::ErrnoToStatus(errno, "socket");
-  timeval tv = {kTimeoutSeconds, 0};
-  setsockopt(fd.get(), SOL_SOCKET, SO_RCVTIMEO, &tv, sizeof(tv));
-  setsockopt(fd.get(), SOL_SOCKET, SO_SNDTIMEO, &tv, sizeof(tv));
-  if (connect(fd.get(), reinterpret_cast<sockaddr*>(&addr), sizeof(addr))) {
-    return absl::ErrnoToStatus(errno, absl::StrCat("connect ", path));
-  }
-  return fd;
+  return absl::ErrnoToStatus(err, absl::StrCat("connect ", path));
 }
 
 // Sends one request line and returns the body of the answer.

@@ -1,4 +1,4 @@
-#include "offlog/server/ctl_format.h"
+#include "offlog/ctl/ctl_format.h"
 
 #include <algorithm>
 #include <vector>

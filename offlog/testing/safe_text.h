@@ -2,8 +2,8 @@
 // holding no character that could forge a record or rewrite what a
 // terminal shows. Written apart from EscapeForLog so that tests and
 // fuzzers check it against an independent statement of the rule.
-#ifndef OFFLOG_TESTS_SAFE_TEXT_H_
-#define OFFLOG_TESTS_SAFE_TEXT_H_
+#ifndef OFFLOG_TESTING_SAFE_TEXT_H_
+#define OFFLOG_TESTING_SAFE_TEXT_H_
 
 #include <cstdint>
 #include <string>
@@ -47,4 +47,4 @@ inline std::string FirstUnsafe(absl::string_view text,
 }  // namespace testing
 }  // namespace offlog
 
-#endif  // OFFLOG_TESTS_SAFE_TEXT_H_
+#endif  // OFFLOG_TESTING_SAFE_TEXT_H_

@@ -1,8 +1,8 @@
-// The client side of the offlog protocol, as the load generator speaks it:
-// blocking sockets with a deadline, so that a stalled server cannot hang a
-// benchmark.
-#ifndef OFFLOG_BENCH_WIRE_H_
-#define OFFLOG_BENCH_WIRE_H_
+// The client side of the offlog protocol, as the load generators and the
+// test harness (server_harness.h) speak it: blocking sockets with a
+// deadline, so that a stalled server cannot hang a benchmark or a test.
+#ifndef OFFLOG_TESTING_WIRE_H_
+#define OFFLOG_TESTING_WIRE_H_
 
 #include <atomic>
 #include <cstdint>
@@ -34,8 +34,11 @@ absl::StatusOr<UniqueFd> ConnectUnix(const std::string& socket_path,
 absl::Status SendAll(int fd, absl::string_view data, int64_t deadline_ns,
                      size_t* sent, const std::atomic<bool>* cancel = nullptr);
 
-// Reads one NUL-terminated server message (without its NUL). `buffer` keeps
-// bytes read past the NUL for the next call. UNAVAILABLE on end of stream.
+// Reads one NUL-terminated server message (without its NUL), waiting with
+// poll() until `deadline_ns` (DEADLINE_EXCEEDED then), so that it needs no
+// socket timeout. `buffer` keeps bytes read past the NUL for the next call;
+// without one (nullptr) it reads a byte at a time and never past the NUL.
+// UNAVAILABLE on end of stream.
 absl::StatusOr<std::string> ReadMessage(int fd, int64_t deadline_ns,
                                         std::string* buffer);
 
@@ -52,4 +55,4 @@ int64_t Quantile(const std::vector<int64_t>& sorted, double q);
 
 }  // namespace offlog::bench
 
-#endif  // OFFLOG_BENCH_WIRE_H_
+#endif  // OFFLOG_TESTING_WIRE_H_

@@ -1,11 +1,13 @@
 // Waiting for a descriptor with a deadline, for test helpers.
-#ifndef OFFLOG_TESTS_WAIT_FD_H_
-#define OFFLOG_TESTS_WAIT_FD_H_
+#ifndef OFFLOG_TESTING_WAIT_FD_H_
+#define OFFLOG_TESTING_WAIT_FD_H_
 
 #include <errno.h>
 #include <poll.h>
 
 #include <algorithm>
+#include <climits>
+#include <cstdint>
 
 #include "absl/time/clock.h"
 #include "absl/time/time.h"
@@ -17,8 +19,9 @@ namespace testing {
 // `deadline` passes or poll fails.
 inline bool WaitForEvents(int fd, short events, absl::Time deadline) {
   while (true) {
-    int ms = static_cast<int>(absl::ToInt64Milliseconds(
-        std::max(deadline - absl::Now(), absl::ZeroDuration())));
+    int64_t left = absl::ToInt64Milliseconds(
+        std::max(deadline - absl::Now(), absl::ZeroDuration()));
+    int ms = static_cast<int>(std::min<int64_t>(left, INT_MAX));
     pollfd p = {fd, events, 0};
     int n = poll(&p, 1, ms);
     if (n > 0) return true;
@@ -29,4 +32,4 @@ inline bool WaitForEvents(int fd, short events, absl::Time deadline) {
 }  // namespace testing
 }  // namespace offlog
 
-#endif  // OFFLOG_TESTS_WAIT_FD_H_
+#endif  // OFFLOG_TESTING_WAIT_FD_H_

@@ -1,14 +1,18 @@
-#include "offlog/bench/wire.h"
+#include "offlog/testing/wire.h"
 
 #include <errno.h>
+#include <poll.h>
 #include <sys/socket.h>
-#include <sys/un.h>
 #include <time.h>
 
+#include <climits>
 #include <cmath>
-#include <cstring>
+#include <cstdint>
 
 #include "absl/strings/str_cat.h"
+#include "absl/time/clock.h"
+#include "offlog/common/unix_socket.h"
+#include "offlog/testing/wait_fd.h"
 
 namespace offlog::bench {
 namespace {
@@ -23,32 +27,20 @@ int64_t NowNs() {
   return int64_t{ts.tv_sec} * 1000000000 + ts.tv_nsec;
 }
 
+absl::Time MonotonicDeadline(int64_t deadline_ns) {
+  if (deadline_ns == INT64_MAX) return absl::InfiniteFuture();
+  return absl::Now() + absl::Nanoseconds(deadline_ns - NowNs());
+}
+
 absl::StatusOr<UniqueFd> ConnectUnix(const std::string& socket_path,
                                      absl::Duration poll_interval,
                                      int64_t deadline_ns) {
-  struct sockaddr_un addr = {};
-  addr.sun_family = AF_UNIX;
-  if (socket_path.size() >= sizeof(addr.sun_path)) {
-    return absl::InvalidArgumentError("socket path too long");
-  }
-  memcpy(addr.sun_path, socket_path.data(), socket_path.size());
-  UniqueFd fd(socket(AF_UNIX, SOCK_STREAM | SOCK_CLOEXEC, 0));
-  if (!fd) return absl::ErrnoToStatus(errno, "socket");
-  struct timeval tv = absl::ToTimeval(poll_interval);
-  setsockopt(fd.get(), SOL_SOCKET, SO_SNDTIMEO, &tv, sizeof(tv));
-  setsockopt(fd.get(), SOL_SOCKET, SO_RCVTIMEO, &tv, sizeof(tv));
-  int rc;
-  while (true) {
-    rc = connect(fd.get(), reinterpret_cast<struct sockaddr*>(&addr),
-                 sizeof(addr));
-    if (rc == 0) break;
-    if (errno == EINTR) continue;
-    // EAGAIN: the listen backlog is full; the server has yet to accept.
-    if (errno != EAGAIN || NowNs() >= deadline_ns) break;
-    usleep(200);
-  }
-  if (rc != 0) return absl::ErrnoToStatus(errno, "connect");
-  return fd;
+  UnixConnectOptions options;
+  options.send_timeout = poll_interval;
+  options.receive_timeout = poll_interval;
+  // EAGAIN: the listen backlog is full; the server has yet to accept.
+  options.retry_full_backlog_until = MonotonicDeadline(deadline_ns);
+  return offlog::ConnectUnix(socket_path, options);
 }
 
 absl::Status SendAll(int fd, absl::string_view data, int64_t deadline_ns,
@@ -75,26 +67,28 @@ absl::Status SendAll(int fd, absl::string_view data, int64_t deadline_ns,
 
 absl::StatusOr<std::string> ReadMessage(int fd, int64_t deadline_ns,
                                         std::string* buffer) {
+  std::string one_byte;  // Without a buffer: read no byte past the NUL.
+  std::string* got = buffer != nullptr ? buffer : &one_byte;
   while (true) {
-    size_t nul = buffer->find('\0');
+    size_t nul = got->find('\0');
     if (nul != std::string::npos) {
-      std::string msg = buffer->substr(0, nul);
-      buffer->erase(0, nul + 1);
+      std::string msg = got->substr(0, nul);
+      got->erase(0, nul + 1);
       return msg;
     }
+    if (!::offlog::testing::WaitForEvents(fd, POLLIN,
+                                          MonotonicDeadline(deadline_ns))) {
+      return absl::DeadlineExceededError(
+          absl::StrCat("no answer from server; got so far: ", *got));
+    }
     char chunk[4096];
-    ssize_t n = recv(fd, chunk, sizeof(chunk), 0);
+    ssize_t n = recv(fd, chunk, buffer != nullptr ? sizeof(chunk) : 1, 0);
     if (n > 0) {
-      buffer->append(chunk, static_cast<size_t>(n));
+      got->append(chunk, static_cast<size_t>(n));
     } else if (n == 0) {
-      return absl::UnavailableError("connection closed");
-    } else if (errno == EINTR) {
-      continue;
-    } else if (TimedOut(errno)) {
-      if (NowNs() >= deadline_ns) {
-        return absl::DeadlineExceededError("no answer from server");
-      }
-    } else {
+      return absl::UnavailableError(
+          absl::StrCat("connection closed after: ", *got));
+    } else if (errno != EINTR && !TimedOut(errno)) {
       return absl::ErrnoToStatus(errno, "recv");
     }
   }

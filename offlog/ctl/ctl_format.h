@@ -3,8 +3,8 @@
 // passes paths and states through SanitizeEscaped (server_log.h): whatever
 // bytes a snapshot holds, the output is valid UTF-8 with no control
 // character but its own newlines.
-#ifndef OFFLOG_SERVER_CTL_FORMAT_H_
-#define OFFLOG_SERVER_CTL_FORMAT_H_
+#ifndef OFFLOG_CTL_CTL_FORMAT_H_
+#define OFFLOG_CTL_CTL_FORMAT_H_
 
 #include <cstdint>
 #include <string>
@@ -30,4 +30,4 @@ std::string HumanDuration(int64_t ms);
 
 }  // namespace offlog
 
-#endif  // OFFLOG_SERVER_CTL_FORMAT_H_
+#endif  // OFFLOG_CTL_CTL_FORMAT_H_

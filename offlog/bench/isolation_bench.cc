@@ -62,10 +62,12 @@
 #include "absl/time/time.h"
 #include "gflags/gflags.h"
 #include "offlog/common/fd_table.h"
+#include "offlog/common/protocol.h"
 #include "offlog/common/unique_fd.h"
 #include "offlog/testing/wire.h"
 
-DEFINE_string(socket, "/tmp/offlog.sock", "Server socket.");
+// kDefaultSocketPath views a string literal, so data() ends in a NUL.
+DEFINE_string(socket, offlog::kDefaultSocketPath.data(), "Server socket.");
 DEFINE_string(dir, "",
               "Directory for the target files (default: a new one in /tmp, "
               "removed afterwards).");

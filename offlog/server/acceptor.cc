@@ -186,7 +186,8 @@ class Acceptor {
         .line_hold_ms = options.line_hold_ms,
         .coalesce_us = options.coalesce_us,
         .allowed_dirs = admission.allowed_dirs(),
-        .starting_nice_delta = options.writer_start_nice};
+        .starting_nice_delta = options.writer_start_nice,
+        .priority = {}};  // The pool's to decide (priority.h).
   }
 
   ServerOptions options_;
@@ -347,7 +348,7 @@ void Acceptor::EndTurn() {
   }
   pool_.FlushSpawner();
   Watch(pool_.spawner_fd(), Key(kSpawner, 0),
-        EPOLLIN | (pool_.SpawnerWantsWrite() ? EPOLLOUT : 0));
+        EPOLLIN | (pool_.SpawnerWantsWrite() ? uint32_t{EPOLLOUT} : 0u));
   FlushChannels();
 }
 
@@ -722,10 +723,7 @@ void Acceptor::SendAssign(WriterProc* w, uint64_t id) {
   ChannelMessage msg;
   msg.type = MsgType::kAssign;
   msg.client_id = id;
-  msg.pid = h.cred.pid;
-  msg.uid = h.cred.uid;
-  msg.gid = h.cred.gid;
-  msg.groups = h.cred.groups;
+  SetCredentials(h.cred, &msg);
   msg.raw_path = h.raw_path;
   msg.path = h.path;
   msg.flags = (h.as_client ? kAssignAsClient : 0) |

@@ -4,6 +4,7 @@
 
 #include "absl/strings/numbers.h"
 #include "absl/strings/str_cat.h"
+#include "absl/strings/substitute.h"
 
 namespace offlog {
 namespace {
@@ -218,7 +219,10 @@ absl::StatusOr<ServerOptions> ParseServerOptions(int argc, char** argv) {
 }
 
 std::string ServerUsage() {
-  return R"(usage: offlogd [-h] [-n] [-s SOCKET_FILE] [-l LOGFILE]
+  // The defaults come from one place: ServerOptions (options.h).
+  const ServerOptions d;
+  return absl::Substitute(
+      R"(usage: offlogd [-h] [-n] [-s SOCKET_FILE] [-l LOGFILE]
                [-r ROTATE_CHECK_INTERVAL] [--prefork N]
                [--handshake-timeout-ms MS] [--shutdown-timeout-ms MS]
                [--socket-mode OCTAL] [--socket-group GROUP]
@@ -239,19 +243,19 @@ options:
                         and STOPPING=1 when shutting down.
   -s, --socket-file SOCKET_FILE
                         Path of the Unix socket the server binds to.
-                        Default: /tmp/offlog.sock. Ignored when systemd
+                        Default: $0. Ignored when systemd
                         passes a listening socket (socket activation).
   -l, --logfile LOGFILE
                         Path of the (optional) log file for the server itself.
   -r, --rotate-check-interval ROTATE_CHECK_INTERVAL
                         How often in milliseconds to check whether a file has
-                        been rotated (moved/renamed/deleted). Default: 5000
-  --prefork N           Idle writer processes kept ready. Default: 2
+                        been rotated (moved/renamed/deleted). Default: $1
+  --prefork N           Idle writer processes kept ready. Default: $2
   --handshake-timeout-ms MS
-                        Close clients that send no path within MS. Default: 5000
+                        Close clients that send no path within MS. Default: $3
   --shutdown-timeout-ms MS
                         On SIGTERM/SIGINT, abandon writers still busy after MS.
-                        Default: 10000
+                        Default: $4
   --socket-mode OCTAL   Permissions of the socket file. Default: 0600
   --socket-group GROUP  Group of the socket file. Default: the server's group.
   --atomic-lines, --no-atomic-lines
@@ -260,18 +264,18 @@ options:
                         (an unfinished line waits up to --line-hold-ms or
                         64 KiB). Default: on. Turn off for binary data.
   --line-hold-ms MS     How long --atomic-lines holds back an unfinished
-                        line. Default: 100
+                        line. Default: $5
   --coalesce-us US      After a turn that appended less than 16 KiB, a writer
                         pauses this long so that data gathers and appends
                         batch up (fewer system calls per record). 0: never;
-                        at most 999999. Default: 200
+                        at most 999999. Default: $6
   --writer-start-nice N Writers start N nice levels below the acceptor and
                         go back up once their file is open, so that a burst
                         of new files takes little CPU from files already
                         open; new files then open more slowly when the CPUs
                         are busy. 0: start at the acceptor's level; at most
                         19. Needs RLIMIT_NICE or CAP_SYS_NICE to go back up,
-                        else 0 is used. Default: 10
+                        else 0 is used. Default: $7
   --peek-reads, --no-peek-reads
                         Take data out of a client's socket only once it is
                         in the file, so a writer crash loses nothing.
@@ -303,7 +307,7 @@ options:
                         writer while it is not responding (stuck in one
                         open()/write() for 200 ms, or 1 s without taking a
                         client; one uid at most half of them); beyond, they
-                        are refused. Default: 2048
+                        are refused. Default: $8
   --log-target auto|journal|stream
                         Where the server log goes besides --logfile:
                         journal (native records with PRIORITY and
@@ -312,7 +316,10 @@ options:
                         (stdout/stderr, the original's format), or auto:
                         journal when JOURNAL_STREAM says stderr is the
                         journal. Default: auto
-)";
+)",
+      d.socket_file, d.rotate_check_interval_ms, d.prefork,
+      d.handshake_timeout_ms, d.shutdown_timeout_ms, d.line_hold_ms,
+      d.coalesce_us, d.writer_start_nice, d.max_waiting_per_file);
 }
 
 std::string ControlSocketPath(const ServerOptions& options,

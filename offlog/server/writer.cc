@@ -267,7 +267,7 @@ void Writer::FlushChannel() {
   bool want_out = channel_open_ && channel_.queued() > 0;
   if (want_out == watching_channel_out_) return;
   epoll_event ev = {};
-  ev.events = EPOLLIN | (want_out ? EPOLLOUT : 0);
+  ev.events = EPOLLIN | (want_out ? uint32_t{EPOLLOUT} : 0u);
   ev.data.u64 = kChannelKey;
   epoll_ctl(epoll_.get(), EPOLL_CTL_MOD, channel_.fd(), &ev);
   watching_channel_out_ = want_out;
@@ -411,11 +411,7 @@ void Writer::Confirm(Client& c) {
 
 bool Writer::AdoptCredentials(const ChannelMessage& msg) {
   if (!(msg.flags & kAssignAsClient)) return creds_key_.empty();
-  PeerCredentials cred;
-  cred.pid = msg.pid;
-  cred.uid = msg.uid;
-  cred.gid = msg.gid;
-  cred.groups = msg.groups;
+  const PeerCredentials cred = CredentialsOf(msg);
   std::string key = CredentialsKey(cred);
   if (!creds_key_.empty()) return key == creds_key_;
   if (absl::Status s = DropToCredentials(cred); !s.ok()) {

@@ -28,6 +28,7 @@
 #include "offlog/server/crash_limiter.h"
 #include "offlog/server/handshake_table.h"
 #include "offlog/server/pool.h"
+#include "offlog/server/refusals.h"
 #include "offlog/server/server_log.h"
 
 namespace offlog {
@@ -199,6 +200,7 @@ class Acceptor {
   int64_t started_ms_ = 0;
   Admission admission_;
   HandshakeTable handshakes_;
+  Refusals refused_;  // Refused at accept(), told why, closing soon.
   WriterPool pool_;
   std::unique_ptr<AsyncLog> log_;
   UniqueFd epoll_;
@@ -382,6 +384,9 @@ int Acceptor::NextTimeoutMs() const {
     next = std::min(next, *due);
   }
   if (accept_paused_until_ms_) next = std::min(next, accept_paused_until_ms_);
+  if (std::optional<int64_t> due = refused_.NextDueMs()) {
+    next = std::min(next, *due);
+  }
   if (next_retry_ms_) next = std::min(next, next_retry_ms_);
   if (shutting_down_) next = std::min(next, shutdown_deadline_ms_);
   return static_cast<int>(std::clamp<int64_t>(next - MonotonicMs(), 0, 1000));
@@ -404,6 +409,7 @@ void Acceptor::LogStartPriority(const StartPriority& p, int asked) {
 void Acceptor::OnTimers() {
   int64_t now = MonotonicMs();
   ExpireHandshakes();
+  refused_.CloseDue(now);
   if (accept_paused_until_ms_ && now >= accept_paused_until_ms_) {
     accept_paused_until_ms_ = 0;
     if (!shutting_down_) Watch(listener_.fd.get(), Key(kListener, 0));
@@ -444,7 +450,10 @@ void Acceptor::OnListenerReadable() {
     uid_t uid = p.cred.ok() ? p.cred->uid : kUnknownUid;
     LogInfo({"", p.id, p.cred.ok() ? std::optional<uid_t>(uid) : std::nullopt},
             "Client %d connected", p.id);
-    if (!AdmitConnection(fd, uid)) continue;  // Closed with p.
+    if (!AdmitConnection(fd, uid)) {
+      refused_.Hold(std::move(p.fd), MonotonicMs());
+      continue;
+    }
     Watch(fd, Key(kPending, p.id));
     handshakes_.Add(std::move(p), MonotonicMs());
   }

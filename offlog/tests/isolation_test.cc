@@ -30,6 +30,7 @@
 #include "absl/strings/str_split.h"
 #include "absl/strings/strip.h"
 #include "gtest/gtest.h"
+#include "offlog/common/unix_socket.h"
 #include "offlog/server/control_protocol.h"
 #include "offlog/testing/checker.h"
 #include "offlog/testing/offlogd_test.h"
@@ -430,6 +431,21 @@ TEST_F(IsolationTest, OneUidCannotTakeEveryConnection) {
     }
   }
   EXPECT_EQ(refusal, kTooManyFiles);
+  {
+    // A client that sends its path only after the refusal has arrived (as
+    // connect() then send() may, on a loaded machine) still reads the
+    // refusal: the acceptor holds refused connections a moment
+    // (refusals.h) instead of closing them under the client's send().
+    absl::StatusOr<UniqueFd> late = ConnectUnix(server_->socket_path());
+    ASSERT_TRUE(late.ok()) << late.status();
+    pollfd pfd = {late->get(), POLLIN, 0};
+    ASSERT_EQ(poll(&pfd, 1, absl::ToInt64Milliseconds(kDeadline)), 1);
+    std::string path = hog_file + '\0';
+    EXPECT_EQ(send(late->get(), path.data(), path.size(), MSG_NOSIGNAL),
+              static_cast<ssize_t>(path.size()))
+        << strerror(errno);
+    EXPECT_EQ(ReadMessage(late->get(), kDeadline).value_or("?"), kTooManyFiles);
+  }
   std::cout << "MEASURED uid 0 held " << hog.size()
             << " connections before refusal (RLIMIT_NOFILE 512)\n";
   std::string socket = server_->socket_path();

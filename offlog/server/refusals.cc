@@ -1,0 +1,38 @@
+#include "offlog/server/refusals.h"
+
+#include <sys/socket.h>
+
+namespace offlog {
+
+void Refusals::Hold(UniqueFd fd, int64_t now_ms) {
+  if (!fd) return;
+  shutdown(fd.get(), SHUT_WR);
+  while (held_.size() >= kMax) {
+    Close(std::move(held_.front().second));
+    held_.pop_front();
+  }
+  held_.emplace_back(now_ms + kLingerMs, std::move(fd));
+}
+
+void Refusals::CloseDue(int64_t now_ms) {
+  while (!held_.empty() && held_.front().first <= now_ms) {
+    Close(std::move(held_.front().second));
+    held_.pop_front();
+  }
+}
+
+std::optional<int64_t> Refusals::NextDueMs() const {
+  if (held_.empty()) return std::nullopt;
+  return held_.front().first;
+}
+
+// Reads what the client sent first (a handful of reads: a path is at most
+// PATH_MAX bytes), so that closing does not reset the connection.
+void Refusals::Close(UniqueFd fd) {
+  char scratch[4096];
+  for (int i = 0; i < 4; ++i) {
+    if (recv(fd.get(), scratch, sizeof(scratch), MSG_DONTWAIT) <= 0) break;
+  }
+}
+
+}  // namespace offlog

@@ -111,6 +111,16 @@ void WarnAboutExposure(const offlog::ServerOptions& options,
   }
 }
 
+// What the process needs before it opens anything.
+void PrepareProcess() {
+  KeepStdioOpen();
+  signal(SIGPIPE, SIG_IGN);
+  // Each client costs the acceptor one descriptor (its kept duplicate) and
+  // its writer another.
+  offlog::RaiseDescriptorLimit();
+  offlog::ReserveDescriptorTable(kReservedDescriptorSlots);
+}
+
 }  // namespace
 
 int main(int argc, char** argv) {
@@ -135,12 +145,7 @@ int main(int argc, char** argv) {
             std::string(admission.status().message()).c_str());
     return 2;
   }
-  KeepStdioOpen();
-  signal(SIGPIPE, SIG_IGN);
-  // Each client costs the acceptor one descriptor (its kept duplicate) and
-  // its writer another.
-  offlog::RaiseDescriptorLimit();
-  offlog::ReserveDescriptorTable(kReservedDescriptorSlots);
+  PrepareProcess();
   absl::StatusOr<offlog::Listener> listener = offlog::OpenListener(
       options->socket_file, options->socket_mode, options->socket_group);
   if (!listener.ok()) {

@@ -120,6 +120,28 @@ absl::Status ApplyBoundsOption(int opt, const char* arg, ServerOptions* o) {
   }
 }
 
+// The options that shape how writers work.
+absl::Status ApplyWriterOption(int opt, const char* arg, ServerOptions* o) {
+  switch (opt) {
+    case kAtomicLines:
+    case kNoAtomicLines:
+      o->atomic_lines = opt == kAtomicLines;
+      return absl::OkStatus();
+    case kCoalesceUs:
+      // The writer sleeps with nanosleep(), which refuses a tv_nsec of a
+      // second or more: larger pauses would silently never happen.
+      return ParseIntInRange("--coalesce-us", arg, 0, 999999, &o->coalesce_us);
+    case kWriterStartNice:
+      return ParseIntInRange("--writer-start-nice", arg, 0, 19,
+                             &o->writer_start_nice);
+    case kLineHoldMs:
+      return ParseInt("--line-hold-ms", arg, 0, &o->line_hold_ms);
+    default:  // kPeekReads, kNoPeekReads
+      o->peek_reads = opt == kPeekReads;
+      return absl::OkStatus();
+  }
+}
+
 absl::Status ApplyOption(int opt, const char* arg, ServerOptions* o) {
   switch (opt) {
     case 's':
@@ -151,21 +173,12 @@ absl::Status ApplyOption(int opt, const char* arg, ServerOptions* o) {
       return absl::OkStatus();
     case kAtomicLines:
     case kNoAtomicLines:
-      o->atomic_lines = opt == kAtomicLines;
-      return absl::OkStatus();
     case kCoalesceUs:
-      // The writer sleeps with nanosleep(), which refuses a tv_nsec of a
-      // second or more: larger pauses would silently never happen.
-      return ParseIntInRange("--coalesce-us", arg, 0, 999999, &o->coalesce_us);
     case kWriterStartNice:
-      return ParseIntInRange("--writer-start-nice", arg, 0, 19,
-                             &o->writer_start_nice);
     case kLineHoldMs:
-      return ParseInt("--line-hold-ms", arg, 0, &o->line_hold_ms);
     case kPeekReads:
     case kNoPeekReads:
-      o->peek_reads = opt == kPeekReads;
-      return absl::OkStatus();
+      return ApplyWriterOption(opt, arg, o);
     case kControlSocket:
       o->control_socket = arg;
       return absl::OkStatus();

@@ -252,13 +252,89 @@ def plots(out_dir, table, machine):
          logscale=True, term=term)
 
 
+# Issue 12: offlogd against epoll_baseline and the one-process relay.
+E12_CPU = (("e12-c8-f1", "100 B, 8 clients, 1 file", 1.1),
+           ("e12-c8-f8", "100 B, 8 clients, 8 files", 1.1),
+           ("e12-c64-f64", "100 B, 64 clients, 64 files", 1.3))
+E12_MB = (("e12-64k-c8-f8", "64 KiB, 8 clients, 8 files", 1.0),
+          ("e12-64k-c8-f1", "64 KiB, 8 clients, 1 file", 0.8))
+
+
+def e12_rounds(rows, label, server):
+    return [r for r in rows if r["label"] == label and r["server"] == server]
+
+
+def e12_lines(rows, machine_rows):
+    """Medians and every round of issue 12's comparison, or [] if not run."""
+    if not any(r["label"].startswith("e12-") for r in rows):
+        return []
+    relay = [num(r, "mb_per_s") for r in machine_rows
+             if r["label"].startswith("e12-r") and r["mode"] == "relay"]
+    out = ["## Server CPU against a minimal epoll server (issue 12)", "",
+           "Server CPU us per 100-byte record; medians over the rounds, and "
+           "the median of the per-round ratios.", "",
+           "| scenario | epoll_baseline | offlogd | ratio of medians | "
+           "median of round ratios | target | rounds (epoll/offlogd = ratio) |",
+           "|---" * 7 + "|"]
+    key = "server_cpu_us_per_record"
+    for label, name, target in E12_CPU:
+        e = [num(r, key) for r in e12_rounds(rows, label, "epoll")]
+        o = [num(r, key) for r in e12_rounds(rows, label, "offlogd")]
+        if not e or not o:
+            continue
+        per = [(a, b) for a, b in zip(e, o)]
+        rr = [b / a for a, b in per if a]
+        out.append(
+            f"| {name} | {median(e):.3f} | {median(o):.3f} | "
+            f"{ratio(median(o), median(e))} | "
+            f"{median(rr):.2f}x | <= {target}x | "
+            + ", ".join(f"{a:.2f}/{b:.2f} = {b / a:.2f}x" if a else "n/a"
+                        for a, b in per) + " |")
+    out += ["", "64 KiB records: MB/s, against the one-process `recv()`+"
+            "`write()` relay of the same round (`disk_baseline --mode relay`)"
+            " and against epoll_baseline.", "",
+            "| scenario | relay MB/s | epoll_baseline MB/s | offlogd MB/s | "
+            "offlogd / relay | offlogd / epoll | target (of relay) | "
+            "offlogd server CPU us per 64 KiB (epoll) | "
+            "rounds (relay/epoll/offlogd) |", "|---" * 9 + "|"]
+    for label, name, target in E12_MB:
+        e = e12_rounds(rows, label, "epoll")
+        o = e12_rounds(rows, label, "offlogd")
+        if not e or not o:
+            continue
+        em = [num(r, "mb_per_s") for r in e]
+        om = [num(r, "mb_per_s") for r in o]
+        rounds = ", ".join(
+            f"{relay[i]:,.0f}/{em[i]:,.0f}/{om[i]:,.0f}"
+            if i < len(relay) else f"-/{em[i]:,.0f}/{om[i]:,.0f}"
+            for i in range(min(len(em), len(om))))
+        out.append(
+            f"| {name} | {fmt(median(relay)) if relay else 'n/a'} | "
+            f"{fmt(median(em))} | {fmt(median(om))} | "
+            f"{ratio(median(om), median(relay)) if relay else 'n/a'} | "
+            f"{ratio(median(om), median(em))} | >= {target}x | "
+            f"{median([num(r, key) for r in o]):.0f} "
+            f"({median([num(r, key) for r in e]):.0f}) | {rounds} |")
+    bad = [r for r in rows if r["label"].startswith("e12-")
+           and (num(r, "errors") or num(r, "missing") or num(r, "torn"))]
+    out += ["", f"Runs with errors, missing or torn records: {len(bad)}"
+            + (": " + ", ".join(f"{r['label']} on {r['server']}" for r in bad)
+               if bad else ".")]
+    return out
+
+
 def main():
     out_dir = sys.argv[1]
     rows = read(os.path.join(out_dir, "results.csv"))
+    machine_rows = read(os.path.join(out_dir, "machine.csv"))
     machine_runs = {}
-    for r in read(os.path.join(out_dir, "machine.csv")):
+    for r in machine_rows:
+        if r["label"].startswith("e12-"):
+            continue
         machine_runs.setdefault(r["mode"], []).append(r)
     machine = [merge(rs) for rs in machine_runs.values()]
+    e12 = e12_lines(rows, machine_rows)
+    rows = [r for r in rows if not r["label"].startswith("e12-")]
     table = by_label(rows)
     labels = list(table)
     lines = ["# offlog benchmark summary", "",
@@ -274,10 +350,15 @@ def main():
     lines += ["", "## Isolation (scenario 4)", ""] + isolation_lines(table)
     lines += [""] + connect_table(
         table, [l for l in labels if l.startswith(("s4-", "s5-"))])
+    if e12:
+        lines += [""] + e12
+    if not rows:  # run.sh --epoll-only
+        lines = ["# offlog benchmark summary", ""] + e12
     with open(os.path.join(out_dir, "summary.md"), "w") as f:
         f.write("\n".join(lines) + "\n")
     print("\n".join(lines))
-    plots(out_dir, table, machine)
+    if rows:
+        plots(out_dir, table, machine)
 
 
 if __name__ == "__main__":

@@ -5,7 +5,7 @@
 #
 #   offlog/bench/run.sh [--out DIR] [--server-cmd CMD] [--baseline-cmd CMD]
 #                       [--orig DIR] [--scale N] [--repeat N]
-#                       [--no-isolation]
+#                       [--no-isolation] [--epoll-only]
 #
 # CMD is a shell command with {socket} standing for the socket path; each
 # scenario starts the server afresh on its own socket (so its peak RSS is the
@@ -17,6 +17,11 @@
 # Then isolation.sh (issue 10: connect-to-OK under spawning and stall, and
 # 10,000 connections against the original) runs --repeat rounds into
 # DIR/isolation, unless --no-isolation.
+# Every round also runs issue 12's comparison (epoll_rounds below): offlogd
+# against epoll_baseline, a minimal single-process epoll server, for server
+# CPU per 100-byte record, and against the one-process recv()+write() relay
+# for 64 KiB records. --epoll-only runs just that, --repeat rounds (use 5 or
+# more: single runs vary more than the 1.1x target), about 40 s a round.
 # About 8 minutes on a 2-core machine with the defaults, plus the build,
 # plus about 2 minutes per isolation round.
 set -euo pipefail
@@ -29,6 +34,7 @@ ORIG=/tmp/orig
 SCALE=1
 REPEAT=3
 ISOLATION=1
+EPOLL_ONLY=0
 while [[ $# -gt 0 ]]; do
   case "$1" in
     --out) OUT="$2"; shift 2 ;;
@@ -38,6 +44,7 @@ while [[ $# -gt 0 ]]; do
     --scale) SCALE="$2"; shift 2 ;;
     --repeat) REPEAT="$2"; shift 2 ;;
     --no-isolation) ISOLATION=0; shift ;;
+    --epoll-only) EPOLL_ONLY=1; shift ;;
     *) echo "unknown argument: $1" >&2; exit 2 ;;
   esac
 done
@@ -52,12 +59,13 @@ ulimit -n "$(ulimit -Hn)"
 
 echo "== building"
 bazel build //offlog/bench:offlog_load //offlog/bench:disk_baseline \
-  //offlog/bench:offlog_check //offlog/bench:isolation_bench 2>&1 | tail -1
+  //offlog/bench:offlog_check //offlog/bench:isolation_bench \
+  //offlog/bench:epoll_baseline 2>&1 | tail -1
 bazel build //offlog/server:offlogd 2>&1 | tail -1 ||
   echo "offlogd does not build; its rows will be skipped"
 # Copies, so that a concurrent build cannot swap the binaries mid-run.
 cp -f bazel-bin/offlog/bench/{offlog_load,disk_baseline,offlog_check} \
-  bazel-bin/offlog/bench/isolation_bench "$OUT/bin/"
+  bazel-bin/offlog/bench/{isolation_bench,epoll_baseline} "$OUT/bin/"
 if [[ -x bazel-bin/offlog/server/offlogd ]]; then
   cp -f bazel-bin/offlog/server/offlogd "$OUT/bin/"
   SERVER_CMD="${SERVER_CMD//bazel-bin\/offlog\/server\/offlogd/$OUT/bin/offlogd}"
@@ -86,6 +94,7 @@ server_cmd() {
     offlogd-noatomic) echo "$SERVER_CMD --no-atomic-lines" ;;
     offlogd-nopeek) echo "$SERVER_CMD --no-peek-reads" ;;
     python) echo "$BASELINE_CMD" ;;
+    epoll) echo "$OUT/bin/epoll_baseline -s {socket}" ;;
   esac
 }
 
@@ -205,10 +214,50 @@ feature_scenarios() {
   done
 }
 
+# Issue 12: offlogd against epoll_baseline (server CPU per 100-byte record)
+# and against the one-process recv()+write() relay (disk_baseline --mode
+# relay, 64 KiB blocks; its rows go to machine.csv labelled e12-r<round>).
+# Each scenario runs on both servers back to back, the order alternating
+# from round to round, so that a noisy neighbour hits both alike. report.py
+# gives the medians, the ratios and every round's figures.
+epoll_round() {  # round
+  local order=(epoll offlogd)
+  [[ $(($1 % 2)) == 0 ]] && order=(offlogd epoll)
+  [[ " ${SERVERS[*]} " == *" offlogd "* ]] || order=(epoll)
+  echo "== issue 12 round $1: relay"
+  "$OUT/bin/disk_baseline" --mode relay --out "$MACHINE" --dir /tmp \
+    --label "e12-r$1" --bytes "$(n 1073741824)"
+  local c f
+  for cf in 8:1 8:8 64:64; do
+    c="${cf%:*}" f="${cf#*:}"
+    for s in "${order[@]}"; do
+      load "e12-c$c-f$f" "$s" --clients "$c" --files "$f" \
+        --records "$(n $((480000 / c)))" --size 100
+    done
+  done
+  for f in 8 1; do
+    for s in "${order[@]}"; do
+      load "e12-64k-c8-f$f" "$s" --clients 8 --files "$f" \
+        --records "$(n 2048)" --size 65536
+    done
+  done
+}
+
+if [[ "$EPOLL_ONLY" == 1 ]]; then
+  for rep in $(seq "$REPEAT"); do
+    epoll_round "$rep" 2>&1 | tee -a "$OUT/logs/load-e12.log"
+  done
+  echo "== report"
+  python3 offlog/bench/report.py "$OUT"
+  echo "results in $OUT"
+  exit 0
+fi
+
 # The throughput scenarios and the machine limits run --repeat times,
 # interleaved so that a noisy neighbour hits every server alike; report.py
 # takes the median of each column.
 for rep in $(seq "$REPEAT"); do
+  epoll_round "$rep" 2>&1 | tee -a "$OUT/logs/load-e12.log"
   echo "== round $rep of $REPEAT: machine limits"
   "$OUT/bin/disk_baseline" --mode all --out "$MACHINE" --dir /tmp \
     --bytes "$(n 1073741824)" | tee -a "$OUT/logs/machine.log"

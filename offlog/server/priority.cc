@@ -1,11 +1,11 @@
 #include "offlog/server/priority.h"
 
 #include <errno.h>
+#include <pthread.h>
 #include <sys/resource.h>
 #include <unistd.h>
 
 #include <algorithm>
-#include <thread>
 
 namespace offlog {
 namespace {
@@ -24,19 +24,34 @@ bool AllowNice(int nice) {
   return setrlimit(RLIMIT_NICE, &rl) == 0;
 }
 
+struct RaiseProbe {
+  int nice;
+  bool ok = false;
+};
+
+void* TryRaiseBack(void* arg) {
+  RaiseProbe* probe = static_cast<RaiseProbe*>(arg);
+  pid_t tid = gettid();
+  if (setpriority(PRIO_PROCESS, tid, probe->nice + 1) == 0) {
+    probe->ok = setpriority(PRIO_PROCESS, tid, probe->nice) == 0;
+  }
+  return nullptr;
+}
+
 // Whether this process may take a thread from nice + 1 back to `nice`,
 // tried on a thread of its own (nice values are per thread): by
 // RLIMIT_NICE, or by CAP_SYS_NICE in the initial user namespace, which a
 // capability check inside a container would not tell apart.
 bool CanRaiseBackTo(int nice) {
-  bool ok = false;
-  std::thread probe([&ok, nice] {
-    pid_t tid = gettid();
-    if (setpriority(PRIO_PROCESS, tid, nice + 1) != 0) return;
-    ok = setpriority(PRIO_PROCESS, tid, nice) == 0;
-  });
-  probe.join();
-  return ok;
+  RaiseProbe probe{nice};
+  pthread_t thread;
+  // pthread_create, not std::thread: a process at its RLIMIT_NPROC gets an
+  // error here (and no lowering), not an exception.
+  if (pthread_create(&thread, nullptr, TryRaiseBack, &probe) != 0) {
+    return false;
+  }
+  pthread_join(thread, nullptr);
+  return probe.ok;
 }
 
 }  // namespace

@@ -20,7 +20,7 @@ absl::Time RecordTime(const google::LogMessageTime& time) {
 }
 
 // A glog WARNING line, stamped now, for the gap `lost` leaves in the file.
-std::string LostLine(const LostRecords& lost) {
+std::string LostLine(const LostRecords& lost, absl::Time /*record_time*/) {
   absl::Time now = absl::Now();
   google::LogMessageTime time(absl::ToTimeT(now),
                               absl::ToDoubleSeconds(now - absl::UnixEpoch()));
@@ -33,9 +33,8 @@ std::string LostLine(const LostRecords& lost) {
 
 }  // namespace
 
-GlogSink::GlogSink(PrivateTag, std::string absolute_path,
-                   GlogSinkOptions options, ProxyFile file)
-    : path_(std::move(absolute_path)), options_(std::move(options)) {
+GlogSink::GlogSink(PrivateTag, GlogSinkOptions options, FollowingFile file)
+    : options_(std::move(options)) {
   file_.emplace(std::move(file));
 }
 
@@ -50,10 +49,14 @@ absl::StatusOr<std::unique_ptr<GlogSink>> GlogSink::Install(
     absl::string_view path, const GlogSinkOptions& options) {
   // Reopened after a rotation by this name, whatever the directory then.
   OFFLOG_ASSIGN_OR_RETURN(std::string absolute, AbsolutePath(path));
-  OFFLOG_ASSIGN_OR_RETURN(ProxyFile file,
-                          ProxyFile::Open(absolute, options.file));
-  auto sink = std::make_unique<GlogSink>(PrivateTag(), std::move(absolute),
-                                         options, std::move(file));
+  FollowingFileOptions file_options;
+  file_options.file = options.file;
+  file_options.lost_line = &LostLine;
+  OFFLOG_ASSIGN_OR_RETURN(
+      FollowingFile file,
+      FollowingFile::Open(std::move(absolute), std::move(file_options)));
+  auto sink =
+      std::make_unique<GlogSink>(PrivateTag(), options, std::move(file));
   {
     absl::MutexLock lock(&sink->mu_);
     sink->installed_ = true;
@@ -73,16 +76,12 @@ absl::Status GlogSink::Close() {
   // Outside mu_: glog holds its sink lock while calling send().
   if (installed) google::RemoveLogSink(this);
   absl::MutexLock lock(&mu_);
+  if (!file_.has_value()) return absl::OkStatus();
   // Rotated-away files: WaitWritten() waits for them, Close() does not.
-  absl::Status retired = retired_.CloseAll(/*block_close=*/false);
-  if (!file_.has_value()) return retired;
-  if (!lost_.empty()) {
-    file_->Flush().IgnoreError();  // Room for the gap's line.
-    WriteLostLine();
-  }
   absl::Status status = file_->Close();
+  dropped_records_ = file_->dropped_records();
   file_.reset();
-  return status.ok() ? retired : status;
+  return status;
 }
 
 void GlogSink::send(google::LogSeverity severity, const char* /*full_filename*/,
@@ -94,7 +93,8 @@ void GlogSink::send(google::LogSeverity severity, const char* /*full_filename*/,
       ToString(severity, base_filename, line, time, message, message_len),
       "\n");
   absl::MutexLock lock(&mu_);
-  absl::Status status = Append(record, RecordTime(time));
+  if (!file_.has_value()) return;
+  absl::Status status = file_->Write(record, RecordTime(time));
   if (status_.ok()) status_ = status;
 }
 
@@ -109,55 +109,10 @@ void GlogSink::WaitTillSent() {
 
 absl::Status GlogSink::WaitWritten(absl::Time deadline) {
   absl::MutexLock lock(&mu_);
-  OFFLOG_RETURN_IF_ERROR(retired_.WaitWritten(deadline));
   if (!file_.has_value()) {
     return absl::FailedPreconditionError("the sink is closed");
   }
-  WriteLostLine();
   return file_->WaitWritten(deadline);
-}
-
-absl::Status GlogSink::Append(absl::string_view record, absl::Time when) {
-  if (!file_.has_value()) return absl::OkStatus();
-  OFFLOG_ASSIGN_OR_RETURN(bool rotated, file_->CheckRotated());
-  if (rotated) {
-    WriteLostLine();  // The gap is in the old file.
-    // Blocks only if the socket is full.
-    absl::Status closed = retired_.Retire(*std::move(file_));
-    ProxyFileOptions reopen = options_.file;
-    reopen.block_open = false;
-    absl::StatusOr<ProxyFile> file = ProxyFile::Open(path_, reopen);
-    if (!file.ok()) return file.status();
-    *file_ = std::move(*file);
-    OFFLOG_RETURN_IF_ERROR(closed);
-  }
-  return WriteRecord(record, when);
-}
-
-absl::Status GlogSink::WriteRecord(absl::string_view record, absl::Time when) {
-  // The gap's line and the first record after it go in one write, so that
-  // nothing can come between them.
-  std::string after_gap;
-  if (!lost_.empty()) {
-    after_gap = absl::StrCat(LostLine(lost_), record);
-    record = after_gap;
-  }
-  uint64_t dropped = file_->dropped_writes();
-  absl::Status status = file_->Write(record);
-  if (file_->dropped_writes() != dropped) {
-    lost_.Add(when);
-    ++dropped_records_;
-  } else if (status.ok()) {
-    lost_.Clear();
-  }
-  return status;
-}
-
-void GlogSink::WriteLostLine() {
-  if (lost_.empty() || !file_.has_value()) return;
-  uint64_t dropped = file_->dropped_writes();
-  absl::Status status = file_->Write(LostLine(lost_));
-  if (file_->dropped_writes() == dropped && status.ok()) lost_.Clear();
 }
 
 absl::Status GlogSink::status() const {
@@ -167,7 +122,7 @@ absl::Status GlogSink::status() const {
 
 uint64_t GlogSink::dropped_records() const {
   absl::MutexLock lock(&mu_);
-  return dropped_records_;
+  return file_.has_value() ? file_->dropped_records() : dropped_records_;
 }
 
 }  // namespace offlog

@@ -12,7 +12,8 @@
 //
 // The sink receives what glog hands to sinks: every record at or above
 // --minloglevel, whatever --logtostderr and --stderrthreshold say. It is
-// thread-safe. It follows rotations as Logger does. A write error cannot be
+// thread-safe. It follows rotations as Logger does (FollowingFile): a
+// reopen that fails is retried on the next record. A write error cannot be
 // reported from inside LOG(); the first one is kept for status().
 //
 // Records queue in the client up to ProxyFileOptions::max_queued_bytes;
@@ -40,9 +41,8 @@
 #include "absl/strings/string_view.h"
 #include "absl/synchronization/mutex.h"
 #include "absl/time/time.h"
-#include "offlog/client/lost_records.h"
+#include "offlog/client/following_file.h"
 #include "offlog/client/proxy_file.h"
-#include "offlog/client/retired_files.h"
 
 namespace offlog {
 
@@ -65,8 +65,7 @@ class GlogSink : public google::LogSink {
 
   // Use Install().
   struct PrivateTag {};
-  GlogSink(PrivateTag, std::string absolute_path, GlogSinkOptions options,
-           ProxyFile file);
+  GlogSink(PrivateTag, GlogSinkOptions options, FollowingFile file);
   ~GlogSink() override;
 
   // google::LogSink: appends the record, as glog formats it, and a newline.
@@ -97,26 +96,14 @@ class GlogSink : public google::LogSink {
   absl::Status status() const ABSL_LOCKS_EXCLUDED(mu_);
 
  private:
-  // Appends `record`, made at `when`, reopening the file first if it was
-  // rotated.
-  absl::Status Append(absl::string_view record, absl::Time when)
-      ABSL_EXCLUSIVE_LOCKS_REQUIRED(mu_);
-  // Writes `record`, after the line for a pending gap; notes the record as
-  // lost if it is dropped.
-  absl::Status WriteRecord(absl::string_view record, absl::Time when)
-      ABSL_EXCLUSIVE_LOCKS_REQUIRED(mu_);
-  // Writes the line for a pending gap on its own, if there is one.
-  void WriteLostLine() ABSL_EXCLUSIVE_LOCKS_REQUIRED(mu_);
-
-  const std::string path_;
   const GlogSinkOptions options_;
   mutable absl::Mutex mu_;
-  std::optional<ProxyFile> file_ ABSL_GUARDED_BY(mu_);
+  // Follows rotations (retrying a failed reopen), marks gaps; nullopt once
+  // closed. Not thread-safe: every call holds mu_.
+  std::optional<FollowingFile> file_ ABSL_GUARDED_BY(mu_);
   absl::Status status_ ABSL_GUARDED_BY(mu_);
   bool installed_ ABSL_GUARDED_BY(mu_) = false;
-  LostRecords lost_ ABSL_GUARDED_BY(mu_);
-  RetiredFiles retired_ ABSL_GUARDED_BY(mu_);
-  uint64_t dropped_records_ ABSL_GUARDED_BY(mu_) = 0;
+  uint64_t dropped_records_ ABSL_GUARDED_BY(mu_) = 0;  // Once closed.
 };
 
 }  // namespace offlog

@@ -66,6 +66,19 @@ absl::Status OsErrorWithPath(int err, absl::string_view path) {
   return StatusFromServerError(FormatOsError(err, path));
 }
 
+ProxyFileOptions ProxyOptions(const LoggerOptions& options) {
+  ProxyFileOptions proxy;
+  proxy.socket_path = options.offlog_socket_path;
+  proxy.timeout_ms = options.offlog_timeout_ms;
+  proxy.block_open = true;
+  proxy.max_queued_bytes = options.offlog_max_queued_bytes;
+  proxy.overflow_policy = options.offlog_overflow_policy;
+  proxy.overflow_block_ms = options.offlog_overflow_block_ms;
+  proxy.linger_us = options.offlog_linger_us;
+  proxy.batch_bytes = options.offlog_batch_bytes;
+  return proxy;
+}
+
 }  // namespace
 
 absl::string_view LogLevelName(LogLevel level) {
@@ -91,73 +104,52 @@ Logger::Logger(LoggerOptions options)
 
 absl::StatusOr<Logger> Logger::Open(LoggerOptions options) {
   Logger logger(std::move(options));
-  OFFLOG_RETURN_IF_ERROR(logger.OpenFile(/*block=*/true));
+  OFFLOG_RETURN_IF_ERROR(logger.OpenFile());
   return logger;
 }
 
 Logger::~Logger() { Close().IgnoreError(); }
 
-absl::Status Logger::OpenFile(bool block) {
-  reopen_pending_ = false;
+absl::Status Logger::OpenFile() {
   if (!HasFile()) return absl::OkStatus();
-  if (options_.local_file) {
-    int fd = ::open(options_.filepath.c_str(),
-                    O_WRONLY | O_APPEND | O_CREAT | O_CLOEXEC, 0666);
-    if (fd < 0) return OsErrorWithPath(errno, options_.filepath);
-    local_.Reset(fd);
-    return absl::OkStatus();
-  }
-  ProxyFileOptions proxy_options;
-  proxy_options.socket_path = options_.offlog_socket_path;
-  proxy_options.timeout_ms = options_.offlog_timeout_ms;
-  proxy_options.block_open = block;
-  proxy_options.max_queued_bytes = options_.offlog_max_queued_bytes;
-  proxy_options.overflow_policy = options_.offlog_overflow_policy;
-  proxy_options.overflow_block_ms = options_.offlog_overflow_block_ms;
-  proxy_options.linger_us = options_.offlog_linger_us;
-  proxy_options.batch_bytes = options_.offlog_batch_bytes;
-  OFFLOG_ASSIGN_OR_RETURN(proxy_,
-                          ProxyFile::Open(options_.filepath, proxy_options));
+  if (options_.local_file) return OpenLocal();
+  FollowingFileOptions file_options;
+  file_options.file = ProxyOptions(options_);
+  // Copies, not `this`: a Logger moves.
+  file_options.lost_line = [name = options_.name, tz = options_.time_zone](
+                               const LostRecords& lost, absl::Time when) {
+    return absl::StrCat(
+        FormatRecordPrefix(when, tz, name, LogLevelName(LogLevel::kWarning)),
+        lost.Message(tz), "\n");
+  };
+  file_options.clock = options_.clock;
+  OFFLOG_ASSIGN_OR_RETURN(
+      file_, FollowingFile::Open(options_.filepath, std::move(file_options)));
+  return absl::OkStatus();
+}
+
+absl::Status Logger::OpenLocal() {
+  int fd = ::open(options_.filepath.c_str(),
+                  O_WRONLY | O_APPEND | O_CREAT | O_CLOEXEC, 0666);
+  local_reopen_pending_ = fd < 0;
+  if (fd < 0) return OsErrorWithPath(errno, options_.filepath);
+  local_.Reset(fd);
   return absl::OkStatus();
 }
 
 absl::Status Logger::Close(bool block_send, bool block_close) {
   local_.Reset();
-  // Files left behind by a rotation: WaitWritten() waits for them, Close()
-  // does not (it never did).
-  absl::Status retired = retired_.CloseAll(/*block_close=*/false);
-  if (!proxy_.has_value()) return retired;
-  if (!lost_.empty()) {
-    // Make room for the gap's line first; Close() reports a failure.
-    if (block_send) proxy_->Flush().IgnoreError();
-    WriteLostLine().IgnoreError();
-  }
-  absl::Status status = proxy_->Close(block_send, block_close);
-  proxy_.reset();
-  return status.ok() ? retired : status;
-}
-
-absl::Status Logger::RetireFile() {
-  local_.Reset();
-  if (!proxy_.has_value()) return absl::OkStatus();
-  if (!lost_.empty()) WriteLostLine().IgnoreError();
-  absl::Status status = retired_.Retire(*std::move(proxy_));
-  proxy_.reset();
-  return status;
+  local_reopen_pending_ = false;
+  if (!file_.has_value()) return absl::OkStatus();
+  return file_->Close(block_send, block_close);
 }
 
 absl::Status Logger::WaitWritten(absl::Time deadline) {
-  OFFLOG_RETURN_IF_ERROR(retired_.WaitWritten(deadline));
-  if (!proxy_.has_value()) {
-    if (reopen_pending_) {
-      return absl::FailedPreconditionError("the log file is not open");
-    }
-    return absl::OkStatus();
+  if (local_reopen_pending_) {
+    return absl::FailedPreconditionError("the log file is not open");
   }
-  // If the line does not fit now, it goes before the next record; a
-  // failed connection is reported by WaitWritten().
-  WriteLostLine().IgnoreError();
-  return proxy_->WaitWritten(deadline);
+  if (!file_.has_value() || file_->closed()) return absl::OkStatus();
+  return file_->WaitWritten(deadline);
 }
 
 std::string Logger::Format(LogLevel level, absl::string_view message,
@@ -179,13 +171,9 @@ std::string Logger::FormatAt(absl::Time when, LogLevel level,
 absl::Status Logger::Emit(LogLevel level, absl::string_view message,
                           bool with_exception) {
   if (!Enabled(level)) return absl::OkStatus();
-  absl::Status status = FollowRotation();
   absl::Time now = options_.clock();
   std::string record = FormatAt(now, level, message, with_exception);
-  if (status.ok() && options_.file_level.has_value() &&
-      level >= *options_.file_level) {
-    status = WriteFile(record, now);
-  }
+  absl::Status status = ToFile(level, record, now);
   if (options_.stderr_level.has_value() && level >= *options_.stderr_level) {
     WriteConsole(stderr, record);
   } else if (options_.stdout_level.has_value() &&
@@ -193,6 +181,18 @@ absl::Status Logger::Emit(LogLevel level, absl::string_view message,
     WriteConsole(stdout, record);
   }
   return status;
+}
+
+absl::Status Logger::ToFile(LogLevel level, absl::string_view record,
+                            absl::Time when) {
+  bool wanted =
+      options_.file_level.has_value() && level >= *options_.file_level;
+  // A record for the console alone still follows a rotation.
+  if (file_.has_value()) {
+    return wanted ? file_->Write(record, when) : file_->Follow();
+  }
+  OFFLOG_RETURN_IF_ERROR(FollowLocal());
+  return wanted ? WriteLocal(record) : absl::OkStatus();
 }
 
 absl::StatusOr<bool> Logger::LocalFileRotated() const {
@@ -206,56 +206,13 @@ absl::StatusOr<bool> Logger::LocalFileRotated() const {
          open_file.st_dev != at_path.st_dev;
 }
 
-absl::Status Logger::FollowRotation() {
-  if (reopen_pending_) {
-    absl::Status status = OpenFile(/*block=*/false);
-    reopen_pending_ = !status.ok();
-    return status;
-  }
-  bool rotated = false;
-  if (local_.valid()) {
-    OFFLOG_ASSIGN_OR_RETURN(rotated, LocalFileRotated());
-  } else if (proxy_.has_value()) {
-    OFFLOG_ASSIGN_OR_RETURN(rotated, proxy_->CheckRotated());
-  }
+absl::Status Logger::FollowLocal() {
+  if (local_reopen_pending_) return OpenLocal();
+  if (!local_.valid()) return absl::OkStatus();
+  OFFLOG_ASSIGN_OR_RETURN(bool rotated, LocalFileRotated());
   if (!rotated) return absl::OkStatus();
-  // Blocks only if the socket is full; errors opening the file again arrive
-  // on a later write.
-  absl::Status closed = RetireFile();
-  absl::Status opened = OpenFile(/*block=*/false);
-  reopen_pending_ = !opened.ok();
-  return closed.ok() ? opened : closed;
-}
-
-absl::Status Logger::WriteFile(absl::string_view record, absl::Time when) {
-  if (!proxy_.has_value()) return WriteLocal(record);
-  // The gap's line and the first record after it go in one write, so that
-  // nothing can come between them.
-  std::string after_gap;
-  if (!lost_.empty()) {
-    after_gap = absl::StrCat(FormatAt(when, LogLevel::kWarning,
-                                      lost_.Message(options_.time_zone), false),
-                             record);
-    record = after_gap;
-  }
-  uint64_t dropped = proxy_->dropped_writes();
-  absl::Status status = proxy_->Write(record);
-  if (proxy_->dropped_writes() != dropped) {
-    lost_.Add(when);
-    ++dropped_records_;
-  } else if (status.ok()) {
-    lost_.Clear();
-  }
-  return status;
-}
-
-absl::Status Logger::WriteLostLine() {
-  if (lost_.empty() || !proxy_.has_value()) return absl::OkStatus();
-  uint64_t dropped = proxy_->dropped_writes();
-  absl::Status status = proxy_->Write(
-      Format(LogLevel::kWarning, lost_.Message(options_.time_zone)));
-  if (proxy_->dropped_writes() == dropped && status.ok()) lost_.Clear();
-  return status;
+  local_.Reset();
+  return OpenLocal();
 }
 
 absl::Status Logger::WriteLocal(absl::string_view record) {

@@ -31,7 +31,8 @@
 // all). Each call returns the error of the file write, if any; like a
 // ProxyFile, the logger never blocks on the file. When the server reports
 // that the file was rotated, the logger closes it (blocking only if the
-// socket is full) and reopens it without blocking.
+// socket is full) and reopens it without blocking; a reopen that fails is
+// retried by the next record (FollowingFile does this).
 //
 // The file's records queue in the client while the server cannot take them,
 // up to offlog_max_queued_bytes; beyond that the policy decides (by default
@@ -59,9 +60,8 @@
 #include "absl/strings/str_format.h"
 #include "absl/strings/string_view.h"
 #include "absl/time/time.h"
-#include "offlog/client/lost_records.h"
+#include "offlog/client/following_file.h"
 #include "offlog/client/proxy_file.h"
-#include "offlog/client/retired_files.h"
 #include "offlog/common/protocol.h"
 #include "offlog/common/unique_fd.h"
 
@@ -168,7 +168,9 @@ class Logger {
 
   // Records not written to the file because the queue was full, since
   // Open(). Never reset.
-  uint64_t dropped_records() const { return dropped_records_; }
+  uint64_t dropped_records() const {
+    return file_.has_value() ? file_->dropped_records() : 0;
+  }
 
   // Closes the file, as ProxyFile::Close() (the flags are ignored for a
   // local file), after writing a pending "records lost" line. Idempotent.
@@ -185,31 +187,29 @@ class Logger {
   }
   absl::Status Emit(LogLevel level, absl::string_view message,
                     bool with_exception);
-  // Opens the file; `block` as ProxyFileOptions::block_open.
-  absl::Status OpenFile(bool block);
-  // Reopens the file if it was rotated, or if reopening it failed earlier.
-  absl::Status FollowRotation();
+  // Opens the file (blocking until the server confirms it).
+  absl::Status OpenFile();
+  // Opens the local file; a failure leaves the reopen pending.
+  absl::Status OpenLocal();
+  // Follows the rotation of the file (FollowingFile follows it through the
+  // server; the local file is checked here), and writes `record`, made at
+  // `when`, to it if `level` is at or above file_level.
+  absl::Status ToFile(LogLevel level, absl::string_view record,
+                      absl::Time when);
+  // Reopens the local file if it was rotated, or if reopening it failed.
+  absl::Status FollowLocal();
   absl::StatusOr<bool> LocalFileRotated() const;
   std::string FormatAt(absl::Time when, LogLevel level,
                        absl::string_view message, bool with_exception) const;
-  // Writes `record`, made at `when`, to the file, after the line for a
-  // pending gap; notes the record as lost if it is dropped.
-  absl::Status WriteFile(absl::string_view record, absl::Time when);
   absl::Status WriteLocal(absl::string_view record);
-  // Writes the line for a pending gap on its own, if there is one.
-  absl::Status WriteLostLine();
-  // Stops writing to the file before reopening it after a rotation: a
-  // ProxyFile is retired (blocking only if its socket is full).
-  absl::Status RetireFile();
 
   LoggerOptions options_;
   std::optional<LogLevel> min_level_;
-  std::optional<ProxyFile> proxy_;
+  // Through the server: rotation following, gaps and retired files.
+  std::optional<FollowingFile> file_;
+  // Or a local file.
   UniqueFd local_;
-  bool reopen_pending_ = false;
-  LostRecords lost_;
-  uint64_t dropped_records_ = 0;
-  RetiredFiles retired_;
+  bool local_reopen_pending_ = false;
 };
 
 }  // namespace offlog

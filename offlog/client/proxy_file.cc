@@ -190,6 +190,7 @@ void ProxyFile::TakeFrom(ProxyFile& other) {
   queue_ = std::move(other.queue_);
   recv_buf_ = std::move(other.recv_buf_);
   rotated_ = other.rotated_;
+  open_confirmed_ = other.open_confirmed_;
   sending_finished_ = other.sending_finished_;
   bye_ = other.bye_;
   error_ = std::move(other.error_);
@@ -231,6 +232,11 @@ bool ProxyFile::is_open() const {
   return fd_.valid() && !sending_finished_;
 }
 
+bool ProxyFile::open_confirmed() const {
+  MaybeLock lock(mutex());
+  return open_confirmed_;
+}
+
 ProxyFile::~ProxyFile() { Close().IgnoreError(); }
 
 absl::StatusOr<ProxyFile> ProxyFile::Open(absl::string_view path,
@@ -252,6 +258,8 @@ absl::StatusOr<ProxyFile> ProxyFile::Open(absl::string_view path,
       status = NoResponse();
     } else if (**reply != kMsgOk) {
       status = StatusFromServerError(**reply);
+    } else {
+      file.open_confirmed_ = true;
     }
   }
   if (!status.ok()) {
@@ -510,7 +518,9 @@ absl::Status ProxyFile::ReadPendingMessages() {
       rotated_ = true;
     } else if (**msg == kMsgBye && sending_finished_) {
       bye_ = true;
-    } else if (**msg != kMsgOk) {
+    } else if (**msg == kMsgOk) {
+      open_confirmed_ = true;
+    } else {
       return Fail(StatusFromServerError(**msg));
     }
   }
@@ -534,7 +544,9 @@ absl::Status ProxyFile::FailSend(int err) {
     if (!msg.ok() || !msg->has_value()) break;
     if (**msg == kMsgRotated) {
       rotated_ = true;
-    } else if (**msg != kMsgOk) {
+    } else if (**msg == kMsgOk) {
+      open_confirmed_ = true;
+    } else {
       return Fail(StatusFromServerError(**msg));
     }
   }

@@ -220,6 +220,12 @@ class ProxyFile {
   // False once closed, whether by Close(), FinishSending() or an error.
   bool is_open() const;
 
+  // Whether the server has said that it opened the file: true from Open()
+  // with block_open; without it, once a later call has read the server's
+  // OK (CheckRotated() and WaitWritten() read what has arrived). False
+  // after the server's error for the open.
+  bool open_confirmed() const;
+
  private:
   // The timer thread of a batching ProxyFile, and the lock it shares with
   // the ProxyFile's methods. Heap-allocated so that its address, which the
@@ -292,6 +298,7 @@ class ProxyFile {
   ByteQueue queue_;
   std::string recv_buf_;
   bool rotated_ = false;
+  bool open_confirmed_ = false;    // The server said OK to the open.
   bool sending_finished_ = false;  // FinishSending() shut the socket down.
   bool bye_ = false;               // The server said goodbye.
   absl::Status error_;  // Why the connection was closed, if by an error.

@@ -80,7 +80,7 @@ struct Handed {
   bool taken = false;   // The writer said kTaken.
   bool told_ok = false;
   bool told_rotated = false;
-  bool repassed = false;  // Its writer died with it (kAssignRepassed).
+  bool write_cut = false;  // Its writer died inside a call (kAssignWriteCut).
   bool as_client = false;
   std::string key;
   std::string raw_path;
@@ -398,6 +398,8 @@ void Acceptor::LogStartPriority(const StartPriority& p, int asked) {
         "Writers start at nice %d, the acceptor's %d once their file is "
         "open",
         p.starting_nice, p.serving_nice);
+  } else if (asked > 0 && p.serving_nice >= 19) {
+    LogInfo("Writers start at the acceptor's nice value 19, the lowest");
   } else if (asked > 0) {
     LogInfo(
         "Writers start at the acceptor's nice value %d: with neither "
@@ -451,7 +453,7 @@ void Acceptor::OnListenerReadable() {
     LogInfo({"", p.id, p.cred.ok() ? std::optional<uid_t>(uid) : std::nullopt},
             "Client %d connected", p.id);
     if (!AdmitConnection(fd, uid)) {
-      refused_.Hold(std::move(p.fd), MonotonicMs());
+      refused_.Hold(std::move(p.fd), uid, MonotonicMs());
       continue;
     }
     Watch(fd, Key(kPending, p.id));
@@ -738,7 +740,7 @@ void Acceptor::SendAssign(WriterProc* w, uint64_t id) {
   msg.flags = (h.as_client ? kAssignAsClient : 0) |
               (h.told_ok ? kAssignToldOk : 0) |
               (h.told_rotated ? kAssignToldRotated : 0) |
-              (h.repassed ? kAssignRepassed : 0);
+              (h.write_cut ? kAssignWriteCut : 0);
   // A failed send means the writer is gone: its clients, this one too, are
   // re-passed when it is reaped.
   if (absl::Status s = w->channel.Send(msg, h.fd.get()); !s.ok()) {
@@ -1005,12 +1007,17 @@ void Acceptor::RepassOrphans(const WriterProc& dead, bool give_up) {
   }
   std::sort(orphans.begin(), orphans.end());
   const WriterStats* stats = dead.stats.get();
+  // Only a writer that died inside open() or write() can have left part of
+  // a line; one that died between calls left the file as it wrote it (a
+  // line that --line-hold-ms let out unfinished included).
+  const bool died_in_call =
+      stats != nullptr && stats->busy_since_ms.load() != 0;
   for (uint64_t id : orphans) {
     Handed& h = handed_[id];
     if (!h.taken) --in_flight_;
     // Told OK, though the report died with the writer.
     if (stats != nullptr && stats->WasToldOk(id)) h.told_ok = true;
-    h.repassed = true;
+    h.write_cut = died_in_call;
     h.writer = 0;
     h.taken = false;
   }

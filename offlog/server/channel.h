@@ -57,11 +57,12 @@ inline constexpr uint32_t kAssignAsClient = 1;
 // not tell it again (a client that reads OK and BYE in one read may fail).
 inline constexpr uint32_t kAssignToldOk = 2;
 inline constexpr uint32_t kAssignToldRotated = 4;
-// The client's writer died with it: that writer's last write() may have
-// been cut short (SIGKILL stops a write() between pages), leaving part of a
-// line at the end of the file, and this writer writes the client's
-// unconsumed bytes again.
-inline constexpr uint32_t kAssignRepassed = 8;
+// The client's writer died inside open() or write() of this file (its
+// stats' busy_since_ms was set): that write() may have been cut short
+// (SIGKILL stops a write() between pages), leaving part of a line at the
+// end of the file, and this writer writes the client's unconsumed bytes
+// again.
+inline constexpr uint32_t kAssignWriteCut = 8;
 // kTaken flags: the writer told the client OK (else it refused it).
 inline constexpr uint32_t kTakenOk = 1;
 // kLog: the level is flags & kLogLevelMask; `raw_path`, `client_id` and

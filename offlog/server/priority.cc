@@ -62,6 +62,8 @@ StartPriority PlanStartPriority(int delta) {
   int nice = getpriority(PRIO_PROCESS, 0);
   if (errno != 0) return p;
   p.serving_nice = nice;
+  rlimit rl;
+  if (getrlimit(RLIMIT_NICE, &rl) == 0) p.rlimit_nice_before = rl.rlim_cur;
   p.starting_nice = std::min(19, nice + std::max(0, delta));
   p.lowered =
       p.starting_nice > nice && (AllowNice(nice) || CanRaiseBackTo(nice));
@@ -74,7 +76,9 @@ void EnterStartingPriority(const StartPriority& p) {
 }
 
 void LeaveStartingPriority(const StartPriority& p) {
-  if (p.lowered) setpriority(PRIO_PROCESS, 0, p.serving_nice);
+  if (!p.lowered || setpriority(PRIO_PROCESS, 0, p.serving_nice) != 0) return;
+  rlimit rl = {p.rlimit_nice_before, p.rlimit_nice_before};
+  setrlimit(RLIMIT_NICE, &rl);  // Lowering a limit is always allowed.
 }
 
 void RestoreWriterPriority(const StartPriority& p, int pid) {

@@ -22,6 +22,8 @@
 #ifndef OFFLOG_SERVER_PRIORITY_H_
 #define OFFLOG_SERVER_PRIORITY_H_
 
+#include <sys/resource.h>
+
 #include "offlog/server/defaults.h"  // kStartingNiceDelta
 
 namespace offlog {
@@ -30,6 +32,10 @@ struct StartPriority {
   bool lowered = false;  // Writers start below serving_nice.
   int serving_nice = 0;  // The acceptor's nice value.
   int starting_nice = 0;
+  // RLIMIT_NICE as it was before PlanStartPriority raised it; a writer
+  // lowers it back once it has gone back up (so that a writer acting as a
+  // client's user keeps no right to a higher priority than it had).
+  rlim_t rlimit_nice_before = 0;
 };
 
 // Decides for the calling process, the acceptor, before it starts the

@@ -54,7 +54,7 @@ TEST_F(RefusalsTest, AClientThatSendsAfterTheRefusalReadsTheError) {
   const std::string error = std::string("OSError: refused") + '\0';
   ASSERT_EQ(send(p.server.get(), error.data(), error.size(), 0),
             static_cast<ssize_t>(error.size()));
-  refusals.Hold(std::move(p.server), 1000);
+  refusals.Hold(std::move(p.server), /*uid=*/0, 1000);
   EXPECT_EQ(send(p.client.get(), "/a/path", 8, MSG_NOSIGNAL), 8);
   EXPECT_EQ(ReadAll(p.client.get()), error);  // Then EOF: SHUT_WR.
   EXPECT_EQ(refusals.NextDueMs(), 1000 + Refusals::kLingerMs);
@@ -72,9 +72,11 @@ TEST_F(RefusalsTest, AClientThatSendsAfterTheRefusalReadsTheError) {
 TEST_F(RefusalsTest, HoldsAtMostKMaxClosingTheOldestFirst) {
   Refusals refusals;
   std::vector<UniqueFd> clients;
+  // Each uid stays within kMaxPerUid, so only the bound on all counts.
   for (size_t i = 0; i < Refusals::kMax + 3; ++i) {
     Pair p = MakePair();
-    refusals.Hold(std::move(p.server), static_cast<int64_t>(i));
+    refusals.Hold(std::move(p.server), static_cast<uid_t>(i),
+                  static_cast<int64_t>(i));
     clients.push_back(std::move(p.client));
   }
   EXPECT_EQ(refusals.size(), Refusals::kMax);
@@ -87,6 +89,27 @@ TEST_F(RefusalsTest, HoldsAtMostKMaxClosingTheOldestFirst) {
       EXPECT_EQ(n, 1) << i;
     }
   }
+}
+
+// One uid's flood closes its own oldest, never another uid's held ones
+// before their time.
+TEST_F(RefusalsTest, OneUidsFloodClosesOnlyItsOwn) {
+  Refusals refusals;
+  Pair victim = MakePair();
+  refusals.Hold(std::move(victim.server), /*uid=*/0, 0);
+  std::vector<UniqueFd> flood;
+  for (size_t i = 0; i < 5 * Refusals::kMax; ++i) {
+    Pair p = MakePair();
+    refusals.Hold(std::move(p.server), /*uid=*/65534, 1);
+    flood.push_back(std::move(p.client));
+  }
+  EXPECT_EQ(refusals.size(), 1 + Refusals::kMaxPerUid);
+  EXPECT_EQ(send(victim.client.get(), "/path", 6, MSG_NOSIGNAL), 6);
+  size_t open = 0;
+  for (const UniqueFd& c : flood) {
+    open += send(c.get(), "x", 1, MSG_NOSIGNAL) == 1;
+  }
+  EXPECT_EQ(open, Refusals::kMaxPerUid);  // The newest of the flood.
 }
 
 }  // namespace

@@ -67,7 +67,7 @@ TargetFile::Appended TargetFile::Append(absl::string_view data) {
 
 bool TargetFile::EndsMidLine() const {
   UniqueFd reader(open(absl::StrCat("/proc/self/fd/", fd_.get()).c_str(),
-                       O_RDONLY | O_CLOEXEC | O_NONBLOCK));
+                       O_RDONLY | O_CLOEXEC | O_NONBLOCK | O_NOCTTY));
   struct stat st;
   if (!reader || fstat(reader.get(), &st) != 0 || !S_ISREG(st.st_mode) ||
       st.st_size == 0) {

@@ -372,7 +372,7 @@ void Writer::OnAssign(ChannelMessage msg) {
   c.raw_path = std::move(msg.raw_path);
   c.told_ok = msg.flags & kAssignToldOk;
   c.told_rotated = msg.flags & kAssignToldRotated;
-  end_torn_line_ |= (msg.flags & kAssignRepassed) && config_.atomic_lines;
+  end_torn_line_ |= (msg.flags & kAssignWriteCut) && config_.atomic_lines;
   stats_->clients = clients_.size();
   if (!c.fd) {
     Report(MsgType::kTaken, id);

@@ -477,6 +477,14 @@ stream_stop_and_check kill
 step "metrics timer: offlog.prom in a configured textfile-collector directory"
 prom=/srv/textfile/offlog.prom
 in_ct sh -c 'echo OFFLOG_TEXTFILE_DIR=/srv/textfile >>/etc/default/offlog-metrics'
+# The timer runs the service every 15 s: a start while its run is under way
+# joins that run, which read the environment file before the line above.
+# So the timer is stopped and its run allowed to end first.
+in_ct systemctl stop offlog-metrics.timer
+metrics_idle() {
+  [[ $(in_ct systemctl is-active offlog-metrics.service) != activating ]]
+}
+wait_for 30 "offlog-metrics.service's timer run to end" metrics_idle
 in_ct systemctl start offlog-metrics.service ||
   fail "offlog-metrics.service failed"
 [[ $(prop offlog-metrics.service Result) == success ]] ||
@@ -499,6 +507,7 @@ if "offlog_up 1" not in text.splitlines():
     sys.exit("offlog_up is not 1")
 print("%s: %d metric names" % (sys.argv[1], len(names)))
 EOF
+in_ct systemctl start offlog-metrics.timer
 [[ $(in_ct systemctl is-active offlog-metrics.timer) == active ]] ||
   fail "offlog-metrics.timer is not active"
 

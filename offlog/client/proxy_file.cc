@@ -279,13 +279,9 @@ absl::Status ProxyFile::Write(absl::string_view data) {
   if (!queue_.empty()) {
     OFFLOG_RETURN_IF_ERROR(SendQueued());
     if (!queue_.empty() && !HasRoomFor(data.size())) {
-      if (overflow_policy_ != OverflowPolicy::kBlock) {
-        return Overflow(data.size());
+      if (std::optional<absl::Status> done = MakeRoomOrOverflow(data.size())) {
+        return *done;
       }
-      absl::Time deadline =
-          absl::Now() + absl::Milliseconds(overflow_block_ms_);
-      OFFLOG_ASSIGN_OR_RETURN(bool room, WaitForRoom(data.size(), deadline));
-      if (!room) return Overflow(data.size());
     }
     if (!queue_.empty()) {
       queue_.Append(data);
@@ -295,18 +291,23 @@ absl::Status ProxyFile::Write(absl::string_view data) {
   return SendOrQueue(data);
 }
 
+std::optional<absl::Status> ProxyFile::MakeRoomOrOverflow(size_t n) {
+  if (overflow_policy_ != OverflowPolicy::kBlock) return Overflow(n);
+  absl::Time deadline = absl::Now() + absl::Milliseconds(overflow_block_ms_);
+  absl::StatusOr<bool> room = WaitForRoom(n, deadline);
+  if (!room.ok()) return room.status();
+  if (!*room) return Overflow(n);
+  return std::nullopt;
+}
+
 absl::Status ProxyFile::WriteBatched(absl::string_view data) {
   if (!fd_.valid() || sending_finished_) return ClosedStatus();
   if (!HasRoomFor(data.size())) {
     OFFLOG_RETURN_IF_ERROR(SendQueued());
     if (!queue_.empty() && !HasRoomFor(data.size())) {
-      if (overflow_policy_ != OverflowPolicy::kBlock) {
-        return Overflow(data.size());
+      if (std::optional<absl::Status> done = MakeRoomOrOverflow(data.size())) {
+        return *done;
       }
-      absl::Time deadline =
-          absl::Now() + absl::Milliseconds(overflow_block_ms_);
-      OFFLOG_ASSIGN_OR_RETURN(bool room, WaitForRoom(data.size(), deadline));
-      if (!room) return Overflow(data.size());
     }
     if (queue_.empty() && !HasRoomFor(data.size())) {
       // Larger than the bound: sent at once, as without batching.

@@ -264,6 +264,11 @@ class ProxyFile {
   // kBlock: sends until `n` bytes fit or the queue is empty, waiting for
   // the socket until `deadline`; false if that does not happen in time.
   absl::StatusOr<bool> WaitForRoom(size_t n, absl::Time deadline);
+  // For `n` bytes that do not fit: under kBlock waits up to the overflow
+  // timeout for room. Returns nullopt once there is room; else (another
+  // policy, or no room in time) what Write() returns for the bytes, which
+  // are dropped (Overflow), or the error that stopped the wait.
+  std::optional<absl::Status> MakeRoomOrOverflow(size_t n);
   // Bytes sent on the socket and not yet read by the server (an estimate
   // of the kernel's accounting, 0 exactly when nothing is unread).
   absl::StatusOr<int> UnreadByServer() const;

@@ -5,6 +5,7 @@
 #include <unistd.h>
 
 #include <cstddef>
+#include <cstring>
 
 #include "absl/status/status.h"
 #include "absl/strings/str_cat.h"
@@ -78,6 +79,16 @@ absl::StatusOr<UniqueFd> ConnectUnix(absl::string_view path,
     return absl::ErrnoToStatus(error, absl::StrCat("connect ", path));
   }
   return fd;
+}
+
+void AttachFd(int fd, OneFdControl* control, msghdr* msg) {
+  msg->msg_control = control->bytes;
+  msg->msg_controllen = sizeof(control->bytes);
+  cmsghdr* cmsg = CMSG_FIRSTHDR(msg);
+  cmsg->cmsg_level = SOL_SOCKET;
+  cmsg->cmsg_type = SCM_RIGHTS;
+  cmsg->cmsg_len = CMSG_LEN(sizeof(int));
+  memcpy(CMSG_DATA(cmsg), &fd, sizeof(int));
 }
 
 }  // namespace offlog

@@ -45,6 +45,15 @@ UniqueFd ConnectUnixSocket(absl::string_view path,
 absl::StatusOr<UniqueFd> ConnectUnix(absl::string_view path,
                                      const UnixConnectOptions& options = {});
 
+// Room in a message's ancillary data for one descriptor.
+struct OneFdControl {
+  alignas(cmsghdr) char bytes[CMSG_SPACE(sizeof(int))] = {};
+};
+
+// Makes `msg` carry `fd` (SCM_RIGHTS) in `control`, which must outlive the
+// sendmsg() of `msg`.
+void AttachFd(int fd, OneFdControl* control, msghdr* msg);
+
 }  // namespace offlog
 
 #endif  // OFFLOG_COMMON_UNIX_SOCKET_H_

@@ -8,6 +8,7 @@
 #include <cstring>
 
 #include "absl/strings/str_cat.h"
+#include "offlog/common/unix_socket.h"
 
 namespace offlog {
 namespace {
@@ -28,19 +29,11 @@ struct WireHeader {
 // Sends one datagram with `fd` attached (unless -1). Returns 0 or errno.
 int SendDatagram(int sock, absl::string_view payload, int fd) {
   iovec iov = {const_cast<char*>(payload.data()), payload.size()};
-  alignas(cmsghdr) char control[CMSG_SPACE(sizeof(int))] = {};
+  OneFdControl control;
   msghdr msg = {};
   msg.msg_iov = &iov;
   msg.msg_iovlen = 1;
-  if (fd >= 0) {
-    msg.msg_control = control;
-    msg.msg_controllen = sizeof(control);
-    cmsghdr* cmsg = CMSG_FIRSTHDR(&msg);
-    cmsg->cmsg_level = SOL_SOCKET;
-    cmsg->cmsg_type = SCM_RIGHTS;
-    cmsg->cmsg_len = CMSG_LEN(sizeof(int));
-    memcpy(CMSG_DATA(cmsg), &fd, sizeof(int));
-  }
+  if (fd >= 0) AttachFd(fd, &control, &msg);
   ssize_t n;
   do {
     n = sendmsg(sock, &msg, MSG_NOSIGNAL | MSG_DONTWAIT);

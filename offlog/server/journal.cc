@@ -15,6 +15,7 @@
 #include "absl/strings/numbers.h"
 #include "absl/strings/str_cat.h"
 #include "absl/strings/str_split.h"
+#include "offlog/common/unix_socket.h"
 
 namespace offlog {
 namespace {
@@ -124,18 +125,11 @@ int JournalSink::SendAsMemfd(const std::string& datagram) {
     return errno;
   }
   // No data, only the descriptor (as libsystemd sends it).
-  alignas(cmsghdr) char control[CMSG_SPACE(sizeof(int))] = {};
+  OneFdControl control;
   msghdr msg = {};
   msg.msg_name = &addr_;
   msg.msg_namelen = addr_len_;
-  msg.msg_control = control;
-  msg.msg_controllen = sizeof(control);
-  cmsghdr* cmsg = CMSG_FIRSTHDR(&msg);
-  cmsg->cmsg_level = SOL_SOCKET;
-  cmsg->cmsg_type = SCM_RIGHTS;
-  cmsg->cmsg_len = CMSG_LEN(sizeof(int));
-  int passed = memfd.get();
-  memcpy(CMSG_DATA(cmsg), &passed, sizeof(int));
+  AttachFd(memfd.get(), &control, &msg);
   ssize_t n;
   do {
     n = sendmsg(fd_.get(), &msg, MSG_NOSIGNAL | MSG_DONTWAIT);

@@ -66,6 +66,15 @@ TargetFile::Appended TargetFile::Append(absl::string_view data) {
 }
 
 bool TargetFile::EndsMidLine() const {
+  // An open() and a read on the target's file system: as long as those
+  // take, the writer is busy (a hung mount shows as a stalled writer).
+  busy_since_ms_->store(clock_());
+  bool mid_line = LastByteIsNotNewline();
+  busy_since_ms_->store(0);
+  return mid_line;
+}
+
+bool TargetFile::LastByteIsNotNewline() const {
   UniqueFd reader(open(absl::StrCat("/proc/self/fd/", fd_.get()).c_str(),
                        O_RDONLY | O_CLOEXEC | O_NONBLOCK | O_NOCTTY));
   struct stat st;

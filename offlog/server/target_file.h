@@ -97,6 +97,7 @@ class TargetFile {
   int64_t BusyMs(int64_t now_ms) const;
 
  private:
+  bool LastByteIsNotNewline() const;
   // Opens path_ and returns the descriptor or -errno, busy meanwhile.
   int OpenPath();
 

@@ -197,6 +197,9 @@ class Writer : public LogSink {
   // line that writer's last write() may have left cut short, so that the
   // lines written again do not run into it.
   bool end_torn_line_ = false;
+  // Still at the CPU weight it started with (priority.h): until its first
+  // file is open; the system calls to go back up are made once.
+  bool starting_priority_ = true;
   uint64_t logs_dropped_ = 0;
 };
 
@@ -397,7 +400,10 @@ void Writer::OnAssign(ChannelMessage msg) {
       EndClient(id, Ending::kServerClosed);
       return;
     }
-    LeaveStartingPriority(config_.priority);
+    if (starting_priority_) {
+      LeaveStartingPriority(config_.priority);
+      starting_priority_ = false;
+    }
   }
   Confirm(c);
 }

@@ -33,6 +33,7 @@
 #include "offlog/common/unix_socket.h"
 #include "offlog/server/control_protocol.h"
 #include "offlog/testing/checker.h"
+#include "offlog/testing/control_status.h"
 #include "offlog/testing/offlogd_test.h"
 #include "offlog/testing/server_harness.h"
 #include "offlog/tests/hanging_fs.h"
@@ -74,24 +75,6 @@ void ExpectComplete(const std::string& file, uint64_t records,
   EXPECT_EQ(r->total.seen, records * clients);
 }
 
-// The server's snapshot, from its control socket.
-absl::StatusOr<ServerSnapshot> Status(const ServerProcess& server) {
-  absl::StatusOr<UniqueFd> fd = Connect(server.socket_path() + ".ctl");
-  if (!fd.ok()) return fd.status();
-  if (absl::Status s = SendAll(fd->get(), "status\n"); !s.ok()) return s;
-  std::string answer;
-  char buf[65536];
-  pollfd p = {fd->get(), POLLIN, 0};
-  while (poll(&p, 1, absl::ToInt64Milliseconds(kDeadline)) > 0) {
-    ssize_t n = read(fd->get(), buf, sizeof(buf));
-    if (n <= 0) break;
-    answer.append(buf, n);
-  }
-  absl::StatusOr<std::string> body = ParseControlAnswer(answer);
-  if (!body.ok()) return body.status();
-  return ParseSnapshot(*body);
-}
-
 // Another file still works: client 0 of `name` writes 1,000 records to BYE.
 void ExpectServesAnotherFile(ServerProcess& server,
                              const std::string& name = "other.log") {
@@ -131,7 +114,7 @@ void ExpectServesAnotherFileAndStops(ServerProcess& server) {
 void WaitStuck(const ServerProcess& server, const std::string& path) {
   absl::Status stuck = WaitUntil(
       [&] {
-        absl::StatusOr<ServerSnapshot> snap = Status(server);
+        absl::StatusOr<ServerSnapshot> snap = ControlStatus(server, kDeadline);
         if (!snap.ok()) return false;
         for (const WriterSnapshot& w : snap->writers) {
           if (w.path == path && w.busy_ms >= 500) return true;
@@ -355,7 +338,7 @@ TEST_F(IsolationTest, CrowdOnAStalledFifoFreezesNothingElse) {
   absl::StatusOr<ServerSnapshot> snap;
   absl::Status settled = WaitUntil(
       [&] {
-        snap = Status(*server_);
+        snap = ControlStatus(*server_, kDeadline);
         return snap.ok() && snap->acceptor.handshakes == 0;
       },
       kDeadline, "every handshake of the crowd done");
@@ -462,13 +445,13 @@ TEST_F(IsolationTest, OneUidCannotTakeEveryConnection) {
   });
   EXPECT_EQ(nobody->Result(), "BYE");
   ExpectComplete(other, 1000, 1);
-  absl::StatusOr<ServerSnapshot> snap = Status(*server_);
+  absl::StatusOr<ServerSnapshot> snap = ControlStatus(*server_, kDeadline);
   ASSERT_TRUE(snap.ok()) << snap.status();
   EXPECT_GE(snap->acceptor.refused_limit, 1u);
   hog.clear();
   absl::Status released = WaitUntil(
       [&] {
-        snap = Status(*server_);
+        snap = ControlStatus(*server_, kDeadline);
         return snap.ok() && snap->acceptor.clients == 0;
       },
       kDeadline, "the hog's connections released");
@@ -510,7 +493,7 @@ TEST_F(IsolationTest, OneUidCannotOpenUnboundedFiles) {
             << refused << " refused\n";
   EXPECT_EQ(ok + refused, 10000);
   EXPECT_GT(refused, 0);
-  absl::StatusOr<ServerSnapshot> snap = Status(*server_);
+  absl::StatusOr<ServerSnapshot> snap = ControlStatus(*server_, kDeadline);
   ASSERT_TRUE(snap.ok()) << snap.status();
   EXPECT_LE(snap->writers.size(), static_cast<size_t>(ok) + 64);
   ExpectServesAnotherFileAndStops(*server_);
@@ -552,7 +535,7 @@ TEST_F(IsolationTest, CrashLoopOverManyPathsKeepsStateBounded) {
               .ok())
           << path;
     }
-    absl::StatusOr<ServerSnapshot> snap = Status(*server_);
+    absl::StatusOr<ServerSnapshot> snap = ControlStatus(*server_, kDeadline);
     ASSERT_TRUE(snap.ok()) << snap.status();
     int killed = 0;
     for (const WriterSnapshot& w : snap->writers) {
@@ -566,7 +549,7 @@ TEST_F(IsolationTest, CrashLoopOverManyPathsKeepsStateBounded) {
       EXPECT_EQ(ReadMessage(fd.get(), kDeadline).value_or("?"), "BYE") << path;
       ExpectComplete(path, 2, 1);
     }
-    snap = Status(*server_);
+    snap = ControlStatus(*server_, kDeadline);
     ASSERT_TRUE(snap.ok()) << snap.status();
     max_history = std::max(max_history, snap->acceptor.crash_history);
     EXPECT_LE(snap->acceptor.crash_history, 1024u);

@@ -28,9 +28,11 @@
 #include "absl/strings/str_split.h"
 #include "absl/time/clock.h"
 #include "gtest/gtest.h"
+#include "offlog/common/unix_socket.h"
 #include "offlog/server/channel.h"
 #include "offlog/server/control_protocol.h"
 #include "offlog/server/server_log.h"
+#include "offlog/testing/control_status.h"
 #include "offlog/testing/offlogd_test.h"
 #include "offlog/testing/server_harness.h"
 
@@ -348,17 +350,11 @@ absl::StatusOr<UniqueFd> OpenTargetAsNobody(const std::string& socket,
     int conn = fd->get();
     char byte = 0;
     iovec iov = {&byte, 1};
-    alignas(cmsghdr) char control[CMSG_SPACE(sizeof(int))] = {};
+    OneFdControl control;
     msghdr msg = {};
     msg.msg_iov = &iov;
     msg.msg_iovlen = 1;
-    msg.msg_control = control;
-    msg.msg_controllen = sizeof(control);
-    cmsghdr* c = CMSG_FIRSTHDR(&msg);
-    c->cmsg_level = SOL_SOCKET;
-    c->cmsg_type = SCM_RIGHTS;
-    c->cmsg_len = CMSG_LEN(sizeof(int));
-    memcpy(CMSG_DATA(c), &conn, sizeof(int));
+    AttachFd(conn, &control, &msg);
     return sendmsg(there.get(), &msg, 0) == 1 ? "sent" : "sendmsg failed";
   });
   if (result != "sent") return absl::InternalError(result);
@@ -437,24 +433,6 @@ absl::StatusOr<UniqueFd> TakeChannelOf(int pidfd, pid_t pid) {
                                             found.size(), " SOCK_SEQPACKET"));
   }
   return std::move(found[0]);
-}
-
-// offlogd's status over its control socket.
-absl::StatusOr<ServerSnapshot> ControlStatus(const ServerProcess& server) {
-  absl::StatusOr<UniqueFd> fd = Connect(server.socket_path() + ".ctl");
-  if (!fd.ok()) return fd.status();
-  if (absl::Status s = SendAll(fd->get(), "status\n"); !s.ok()) return s;
-  std::string answer;
-  char buf[65536];
-  pollfd p = {fd->get(), POLLIN, 0};
-  while (poll(&p, 1, absl::ToInt64Milliseconds(kDeadline)) > 0) {
-    ssize_t n = read(fd->get(), buf, sizeof(buf));
-    if (n <= 0) break;
-    answer.append(buf, n);
-  }
-  absl::StatusOr<std::string> body = ParseControlAnswer(answer);
-  if (!body.ok()) return body.status();
-  return ParseSnapshot(*body);
 }
 
 // shutdown(SHUT_WR), then every message the server sends until it closes
@@ -557,7 +535,7 @@ TEST_F(SecurityTest, CompromisedWriterCannotActOnAnotherWritersClients) {
   ASSERT_TRUE(server_->WaitForLog(kMarker, kDeadline).ok()) << server_->Log();
 
   // The acceptor still holds the victim, as its own writer's client.
-  absl::StatusOr<ServerSnapshot> snap = ControlStatus(*server_);
+  absl::StatusOr<ServerSnapshot> snap = ControlStatus(*server_, kDeadline);
   ASSERT_TRUE(snap.ok()) << snap.status();
   EXPECT_EQ(snap->acceptor.clients, 2u);
   int listed = 0;
@@ -598,7 +576,8 @@ TEST_F(SecurityTest, CompromisedWriterCannotActOnAnotherWritersClients) {
   // Both done: the acceptor holds no client (no duplicate socket kept).
   EXPECT_TRUE(WaitUntil(
                   [&] {
-                    absl::StatusOr<ServerSnapshot> s = ControlStatus(*server_);
+                    absl::StatusOr<ServerSnapshot> s =
+                        ControlStatus(*server_, kDeadline);
                     return s.ok() && s->acceptor.clients == 0;
                   },
                   kDeadline, "no client left in the acceptor")

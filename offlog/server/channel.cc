@@ -6,6 +6,7 @@
 #include <unistd.h>
 
 #include <cstring>
+#include <memory>
 
 #include "absl/strings/str_cat.h"
 #include "offlog/common/unix_socket.h"
@@ -41,12 +42,11 @@ int SendDatagram(int sock, absl::string_view payload, int fd) {
   return n < 0 ? errno : 0;
 }
 
-// Receives one datagram into `payload` and takes ownership of every
-// descriptor attached (keeping the first in `fd`, closing any other).
-// Returns its length, 0 at end of stream, or -errno.
-ssize_t RecvDatagram(int sock, std::string* payload, UniqueFd* fd) {
-  payload->resize(kMaxChannelMessage);
-  iovec iov = {payload->data(), payload->size()};
+// Receives one datagram into `buf` (kMaxChannelMessage bytes) and takes
+// ownership of every descriptor attached (keeping the first in `fd`,
+// closing any other). Returns its length, 0 at end of stream, or -errno.
+ssize_t RecvDatagram(int sock, char* buf, UniqueFd* fd) {
+  iovec iov = {buf, kMaxChannelMessage};
   alignas(cmsghdr) char control[CMSG_SPACE(sizeof(int) * 4)] = {};
   msghdr msg = {};
   msg.msg_iov = &iov;
@@ -69,7 +69,6 @@ ssize_t RecvDatagram(int sock, std::string* payload, UniqueFd* fd) {
     }
   }
   if (msg.msg_flags & (MSG_TRUNC | MSG_CTRUNC)) return -EMSGSIZE;
-  payload->resize(n);
   return n;
 }
 
@@ -187,13 +186,18 @@ absl::Status Channel::Flush() {
 }
 
 absl::StatusOr<std::optional<ChannelMessage>> Channel::Receive() {
-  std::string payload;
+  // Not zeroed: only the bytes a message fills are touched (a writer's
+  // pages are its memory, issue 12), and not kept: the acceptor has a
+  // channel per writer.
+  std::unique_ptr<char[]> buf =
+      std::make_unique_for_overwrite<char[]>(kMaxChannelMessage);
   UniqueFd fd;
-  ssize_t n = RecvDatagram(sock_.get(), &payload, &fd);
+  ssize_t n = RecvDatagram(sock_.get(), buf.get(), &fd);
   if (n == -EAGAIN || n == -EWOULDBLOCK) return std::nullopt;
   if (n == 0 || n == -ECONNRESET) return absl::UnavailableError("peer closed");
   if (n < 0) return absl::ErrnoToStatus(-n, "channel receive");
-  absl::StatusOr<ChannelMessage> msg = DecodeChannelMessage(payload);
+  absl::StatusOr<ChannelMessage> msg =
+      DecodeChannelMessage(absl::string_view(buf.get(), n));
   if (!msg.ok()) return msg.status();
   msg->fd = std::move(fd);
   return std::optional<ChannelMessage>(*std::move(msg));

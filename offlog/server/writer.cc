@@ -24,6 +24,7 @@
 #include "offlog/server/confine.h"
 #include "offlog/server/credentials.h"
 #include "offlog/server/line_policy.h"
+#include "offlog/server/read_buffer.h"
 #include "offlog/server/server_log.h"
 #include "offlog/server/target_file.h"
 
@@ -32,6 +33,8 @@ namespace {
 
 constexpr uint64_t kChannelKey = 0;  // Client ids start at 1.
 constexpr size_t kReadSize = 64 * 1024;
+// A read buffer unused this long goes back to the kernel (read_buffer.h).
+constexpr int64_t kReleaseReadBufferAfterMs = 1000;
 // Reads per client per turn, so one busy client cannot starve the rest.
 constexpr int kReadsPerTurn = 8;
 // Turns that append less than this are followed by a pause (Coalesce()).
@@ -57,14 +60,6 @@ uint64_t CountNewlines(absl::string_view data) {
   for (; n > 0; ++p, --n) count += *p == '\n';
   return count;
 }
-
-// The read buffer is page-aligned: with 64 KiB records from 8 clients on 1
-// file, write() copied into the page cache more slowly from where malloc()
-// had put it (the writer's CPU per record: 59 us, 46 us aligned; issue 12,
-// docs/PERFORMANCE.md).
-struct FreeDeleter {
-  void operator()(char* p) const { free(p); }
-};
 
 rlim_t CurrentFileSizeLimit() {
   rlimit rl;
@@ -165,6 +160,8 @@ class Writer : public LogSink {
   void CheckRotation();
   void TellRotated();
   int NextTimeoutMs() const;
+  // Notes this turn's reads and gives the read buffer back once idle.
+  void KeepReadBufferSmall();
   void Report(MsgType type, uint64_t client_id = 0, uint32_t flags = 0);
   void FlushBeforeExit();
 
@@ -184,10 +181,8 @@ class Writer : public LogSink {
   // in a socket on purpose, an unfinished line, must not wake us again), so
   // a client stays here until a read finds its socket drained.
   std::deque<uint64_t> ready_;
-  // Not zeroed: an idle writer touches none of it (smaller, and quicker to
-  // start).
-  std::unique_ptr<char[], FreeDeleter> buf_{
-      static_cast<char*>(aligned_alloc(4096, kReadSize))};
+  ReadBuffer buf_{kReadSize, kReleaseReadBufferAfterMs};
+  bool read_this_turn_ = false;
   int64_t next_rotation_check_ms_ = 0;
   bool shutting_down_ = false;
   bool channel_open_ = true;
@@ -220,6 +215,7 @@ int Writer::Run() {
     ServeReadyClients();
     FlushQuietClients();
     if (RotationCheckDue()) CheckRotation();
+    KeepReadBufferSmall();
     FlushChannel();
     // New clients are not kept waiting for a pause.
     if (!took_clients_) Coalesce(stats_->bytes_written - before);
@@ -244,6 +240,13 @@ bool Writer::ProcessEvents() {
   return true;
 }
 
+void Writer::KeepReadBufferSmall() {
+  int64_t now = MonotonicMs();
+  if (read_this_turn_) buf_.MarkUsed(now);
+  read_this_turn_ = false;
+  buf_.ReleaseIfDue(now);
+}
+
 bool Writer::RotationCheckDue() const {
   return !file_.path().empty() && MonotonicMs() >= next_rotation_check_ms_;
 }
@@ -252,6 +255,8 @@ int Writer::NextTimeoutMs() const {
   if (!ready_.empty()) return 0;
   int64_t next = -1;
   if (!file_.path().empty() && !shutting_down_) next = next_rotation_check_ms_;
+  int64_t release = buf_.ReleaseDueMs();
+  if (release >= 0 && (next < 0 || release < next)) next = release;
   for (const auto& [id, c] : clients_) {
     if (c.partial_since_ms == 0) continue;
     int64_t due = policy_.HoldDueMs(c.partial_since_ms);
@@ -584,7 +589,7 @@ int Writer::WriteAll(absl::string_view data) {
 }
 
 size_t Writer::BytesToAppend(Client& c, size_t n) {
-  LinePolicy::Decision d = policy_.Decide(absl::string_view(buf_.get(), n),
+  LinePolicy::Decision d = policy_.Decide(absl::string_view(buf_.data(), n),
                                           c.peer_closed || shutting_down_,
                                           c.partial_since_ms, MonotonicMs());
   c.partial_since_ms = d.held_since_ms;
@@ -597,7 +602,7 @@ Drained Writer::ReadOnce(Client& c) {
   // leaves it in the socket for its successor, and an unfinished line
   // (--atomic-lines) waits there for its end.
   bool peek = config_.peek_reads || config_.atomic_lines;
-  ssize_t n = recv(c.fd.get(), buf_.get(), kReadSize, peek ? MSG_PEEK : 0);
+  ssize_t n = recv(c.fd.get(), buf_.data(), kReadSize, peek ? MSG_PEEK : 0);
   if (n < 0) {
     if (errno == EAGAIN || errno == EWOULDBLOCK) return Drained::kIdle;
     if (errno == EINTR) return Drained::kMore;
@@ -609,11 +614,12 @@ Drained Writer::ReadOnce(Client& c) {
               shutting_down_ ? Ending::kServerClosed : Ending::kClientDone);
     return Drained::kGone;
   }
+  read_this_turn_ = true;
   size_t len = BytesToAppend(c, n);
   if (len == 0) return Drained::kIdle;
-  absl::string_view data(buf_.get(), len);
+  absl::string_view data(buf_.data(), len);
   if (int err = WriteAll(data); err != 0) return FailWrite(c, err);
-  if (peek) recv(c.fd.get(), buf_.get(), len, 0);
+  if (peek) recv(c.fd.get(), buf_.data(), len, 0);
   CountWritten(data);
   // A full read may have left more behind it, the end of a held line
   // among it, and a client blocked on its full socket sends no new edge:

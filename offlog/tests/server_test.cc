@@ -12,8 +12,10 @@
 #include <thread>
 #include <vector>
 
+#include "absl/strings/numbers.h"
 #include "absl/strings/str_cat.h"
 #include "absl/strings/str_split.h"
+#include "absl/strings/strip.h"
 #include "absl/time/clock.h"
 #include "gtest/gtest.h"
 #include "offlog/testing/offlogd_test.h"
@@ -141,6 +143,45 @@ TEST_F(ServerTest, EachPathHasItsOwnWriterAndTheAcceptorOpensNoFile) {
 
 // offlogd opens what the client sent, as the original does; clients share a
 // writer only by spellings that provably name one file.
+// A writer's anonymous memory in kB (smaps_rollup), or -1.
+int64_t AnonymousKb(pid_t pid) {
+  for (absl::string_view line : absl::StrSplit(
+           ReadFileOrEmpty(absl::StrCat("/proc/", pid, "/smaps_rollup")),
+           '\n')) {
+    if (!absl::ConsumePrefix(&line, "Anonymous:")) continue;
+    int64_t kb = -1;
+    return absl::SimpleAtoi(absl::StripSuffix(line, " kB"), &kb) ? kb : -1;
+  }
+  return -1;
+}
+
+// Issue 12: an idle writer is small even after relaying large records; its
+// 64 KiB read buffer goes back to the kernel once unused for a second.
+TEST_F(ServerTest, AWriterGivesItsReadBufferBackWhenIdle) {
+  std::string path = server_->File("big.log");
+  UniqueFd fd = MustOpen(*server_, path);
+  ASSERT_TRUE(fd.valid());
+  std::vector<pid_t> writer = PidsWithFileOpen(path);
+  ASSERT_EQ(writer.size(), 1u);
+  int64_t before = AnonymousKb(writer[0]);
+  ASSERT_GT(before, 0);
+  std::string record(64 * 1024 - 1, 'x');
+  record += '\n';
+  for (int i = 0; i < 4; ++i) ASSERT_TRUE(SendAll(fd.get(), record).ok());
+  ASSERT_TRUE(
+      WaitUntil(
+          [&] { return ReadFileOrEmpty(path).size() == 4 * record.size(); },
+          kDeadline, "records written")
+          .ok());
+  // Relaying touched all 16 pages of the buffer; idle, they are given back.
+  EXPECT_TRUE(WaitUntil([&] { return AnonymousKb(writer[0]) <= before + 16; },
+                        kDeadline, "read buffer given back")
+                  .ok())
+      << "anonymous memory " << AnonymousKb(writer[0]) << " kB, " << before
+      << " kB before the records";
+  EXPECT_EQ(FinishAndWaitBye(fd.get(), kDeadline).value_or("?"), "BYE");
+}
+
 TEST_F(ServerTest, SpellingsShareAWriterOnlyWhenTheyNameOneFile) {
   std::string dir = server_->dir();
   ASSERT_EQ(mkdir((dir + "/sub").c_str(), 0755), 0);

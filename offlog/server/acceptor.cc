@@ -188,6 +188,7 @@ class Acceptor {
         .coalesce_us = options.coalesce_us,
         .allowed_dirs = admission.allowed_dirs(),
         .starting_nice_delta = options.writer_start_nice,
+        .starting_spare_cpus = options.writer_start_spare_cpus,
         .priority = {}};  // The pool's to decide (priority.h).
   }
 
@@ -405,6 +406,11 @@ void Acceptor::LogStartPriority(const StartPriority& p, int asked) {
         "Writers start at the acceptor's nice value %d: with neither "
         "RLIMIT_NICE nor CAP_SYS_NICE they could not go back up",
         p.serving_nice);
+  }
+  if (p.narrowed) {
+    LogInfo(
+        "Writers start on %d of the %d CPUs, on all once their file is open",
+        CPU_COUNT(&p.starting_cpus), CPU_COUNT(&p.serving_cpus));
   }
 }
 

@@ -17,6 +17,8 @@ inline constexpr int kDefaultCoalesceUs = 200;
 // --writer-start-nice: nice levels below the acceptor at which writers start
 // (priority.h).
 inline constexpr int kStartingNiceDelta = 10;
+// --writer-start-spare-cpus: CPUs on which no writer starts (priority.h).
+inline constexpr int kStartingSpareCpus = 1;
 
 }  // namespace offlog
 

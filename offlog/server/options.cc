@@ -1,6 +1,7 @@
 #include "offlog/server/options.h"
 
 #include <getopt.h>
+#include <sched.h>
 
 #include "absl/strings/numbers.h"
 #include "absl/strings/str_cat.h"
@@ -31,6 +32,7 @@ enum LongOnly {
   kMaxWaitingPerFile,
   kLogTarget,
   kWriterStartNice,
+  kWriterStartSpareCpus,
 };
 
 const struct option kLongOptions[] = {
@@ -61,6 +63,8 @@ const struct option kLongOptions[] = {
     {"max-waiting-per-file", required_argument, nullptr, kMaxWaitingPerFile},
     {"log-target", required_argument, nullptr, kLogTarget},
     {"writer-start-nice", required_argument, nullptr, kWriterStartNice},
+    {"writer-start-spare-cpus", required_argument, nullptr,
+     kWriterStartSpareCpus},
     {nullptr, 0, nullptr, 0},
 };
 
@@ -134,6 +138,9 @@ absl::Status ApplyWriterOption(int opt, const char* arg, ServerOptions* o) {
     case kWriterStartNice:
       return ParseIntInRange("--writer-start-nice", arg, 0, 19,
                              &o->writer_start_nice);
+    case kWriterStartSpareCpus:
+      return ParseIntInRange("--writer-start-spare-cpus", arg, 0, CPU_SETSIZE,
+                             &o->writer_start_spare_cpus);
     case kLineHoldMs:
       return ParseInt("--line-hold-ms", arg, 0, &o->line_hold_ms);
     default:  // kPeekReads, kNoPeekReads
@@ -175,6 +182,7 @@ absl::Status ApplyOption(int opt, const char* arg, ServerOptions* o) {
     case kNoAtomicLines:
     case kCoalesceUs:
     case kWriterStartNice:
+    case kWriterStartSpareCpus:
     case kLineHoldMs:
     case kPeekReads:
     case kNoPeekReads:
@@ -240,7 +248,7 @@ std::string ServerUsage() {
                [--handshake-timeout-ms MS] [--shutdown-timeout-ms MS]
                [--socket-mode OCTAL] [--socket-group GROUP]
                [--[no-]atomic-lines] [--line-hold-ms MS] [--coalesce-us US]
-               [--writer-start-nice N]
+               [--writer-start-nice N] [--writer-start-spare-cpus N]
                [--[no-]peek-reads]
                [--control-socket PATH]
                [--allow-uid USERS] [--allow-gid GROUPS] [--allow-dir DIR]
@@ -289,6 +297,15 @@ options:
                         are busy. 0: start at the acceptor's level; at most
                         19. Needs RLIMIT_NICE or CAP_SYS_NICE to go back up,
                         else 0 is used. Default: $7
+  --writer-start-spare-cpus N
+                        Writers start on all CPUs but N, and use all once
+                        their file is open: the kernel does not preempt a
+                        file creation in progress, so a burst of new files
+                        would otherwise hold every CPU and delay the
+                        clients of files already open; a burst of new files
+                        then opens more slowly. 0: start anywhere. Nothing
+                        is spared where offlogd may run on N CPUs or fewer.
+                        Default: $9
   --peek-reads, --no-peek-reads
                         Take data out of a client's socket only once it is
                         in the file, so a writer crash loses nothing.
@@ -332,7 +349,8 @@ options:
 )",
       d.socket_file, d.rotate_check_interval_ms, d.prefork,
       d.handshake_timeout_ms, d.shutdown_timeout_ms, d.line_hold_ms,
-      d.coalesce_us, d.writer_start_nice, d.max_waiting_per_file);
+      d.coalesce_us, d.writer_start_nice, d.max_waiting_per_file,
+      d.writer_start_spare_cpus);
 }
 
 std::string ControlSocketPath(const ServerOptions& options,

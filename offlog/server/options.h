@@ -31,6 +31,8 @@ struct ServerOptions {
   int coalesce_us = kDefaultCoalesceUs;
   // Nice levels below the acceptor at which writers start (priority.h).
   int writer_start_nice = kStartingNiceDelta;
+  // CPUs kept free of starting writers (priority.h).
+  int writer_start_spare_cpus = kStartingSpareCpus;
   bool peek_reads = kDefaultPeekReads;
   // --control-socket; unset: the default (see ControlSocketPath), empty:
   // no control socket.

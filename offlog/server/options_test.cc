@@ -89,6 +89,11 @@ TEST(ServerOptionsTest, WriterStartNiceIsANiceLevelDistance) {
   EXPECT_TRUE(Parse({"--writer-start-nice", "0"}).ok());
   EXPECT_FALSE(Parse({"--writer-start-nice", "20"}).ok());
   EXPECT_FALSE(Parse({"--writer-start-nice", "-1"}).ok());
+  EXPECT_EQ(Parse({}).value().writer_start_spare_cpus, 1);
+  EXPECT_EQ(
+      Parse({"--writer-start-spare-cpus", "0"}).value().writer_start_spare_cpus,
+      0);
+  EXPECT_FALSE(Parse({"--writer-start-spare-cpus", "-1"}).ok());
 }
 
 TEST(ServerOptionsTest, CoalesceUsMustBeBelowOneSecond) {

@@ -19,7 +19,8 @@ WriterPool::WriterPool(WriterConfig config, int prefork, int max_writers)
       max_writers_(max_writers) {}
 
 absl::StatusOr<int> WriterPool::Start() {
-  config_.priority = PlanStartPriority(config_.starting_nice_delta);
+  config_.priority = PlanStartPriority(config_.starting_nice_delta,
+                                       config_.starting_spare_cpus);
   absl::StatusOr<SpawnerProcess> spawner = StartSpawner(config_);
   if (!spawner.ok()) return spawner.status();
   spawner_ = *std::move(spawner);

@@ -54,9 +54,27 @@ bool CanRaiseBackTo(int nice) {
   return probe.ok;
 }
 
+// Spares the `spare` lowest-numbered of the CPUs the acceptor may run on,
+// if that leaves writers at least one.
+void PlanStartCpus(int spare, StartPriority* p) {
+  CPU_ZERO(&p->serving_cpus);
+  if (spare <= 0 ||
+      sched_getaffinity(0, sizeof(p->serving_cpus), &p->serving_cpus) != 0 ||
+      CPU_COUNT(&p->serving_cpus) <= spare) {
+    return;
+  }
+  p->starting_cpus = p->serving_cpus;
+  for (int cpu = 0; cpu < CPU_SETSIZE && spare > 0; ++cpu) {
+    if (!CPU_ISSET(cpu, &p->starting_cpus)) continue;
+    CPU_CLR(cpu, &p->starting_cpus);
+    --spare;
+  }
+  p->narrowed = true;
+}
+
 }  // namespace
 
-StartPriority PlanStartPriority(int delta) {
+StartPriority PlanStartPriority(int delta, int spare_cpus) {
   StartPriority p;
   errno = 0;
   int nice = getpriority(PRIO_PROCESS, 0);
@@ -68,14 +86,21 @@ StartPriority PlanStartPriority(int delta) {
   p.lowered =
       p.starting_nice > nice && (AllowNice(nice) || CanRaiseBackTo(nice));
   if (!p.lowered) p.starting_nice = nice;
+  PlanStartCpus(spare_cpus, &p);
   return p;
 }
 
 void EnterStartingPriority(const StartPriority& p) {
   if (p.lowered) setpriority(PRIO_PROCESS, 0, p.starting_nice);
+  if (p.narrowed) {
+    sched_setaffinity(0, sizeof(p.starting_cpus), &p.starting_cpus);
+  }
 }
 
 void LeaveStartingPriority(const StartPriority& p) {
+  if (p.narrowed) {
+    sched_setaffinity(0, sizeof(p.serving_cpus), &p.serving_cpus);
+  }
   if (!p.lowered || setpriority(PRIO_PROCESS, 0, p.serving_nice) != 0) return;
   rlimit rl = {p.rlimit_nice_before, p.rlimit_nice_before};
   setrlimit(RLIMIT_NICE, &rl);  // Lowering a limit is always allowed.

@@ -1,5 +1,5 @@
-// CPU weight of writers while they start: below the acceptor's until they
-// have their file open.
+// CPU weight and CPUs of writers while they start: below the acceptor's
+// weight, and off one CPU, until they have their file open.
 //
 // A burst of new files starts a writer each. On a 2-CPU machine, 1,000
 // writers starting (process creation, then creating the file: on ext4 about
@@ -19,9 +19,21 @@
 // which takes CAP_SYS_NICE (root outside systemd's unit). Both are tried;
 // where neither can work, nothing is lowered, so that no writer is ever
 // left below the acceptor's weight.
+//
+// Weight is not enough: the kernel (built without full preemption, as
+// these VMs' and many servers' are) does not preempt a file creation in
+// progress, whatever the creator's nice value, and 1,000 writers creating
+// files held both CPUs of a 2-CPU machine for a millisecond at a time.
+// So writers also start on all CPUs but `spare_cpus` (the lowest-numbered
+// of the acceptor's), and take back all of the acceptor's CPUs once their
+// file is open; a process may always widen its own CPU affinity within its
+// cpuset, so this needs no right. Connect-to-OK p99 of a client of an
+// open file during such a burst: 5-16x idle before, 1.8-2.5x after
+// (docs/PERFORMANCE.md).
 #ifndef OFFLOG_SERVER_PRIORITY_H_
 #define OFFLOG_SERVER_PRIORITY_H_
 
+#include <sched.h>
 #include <sys/resource.h>
 
 #include "offlog/server/defaults.h"  // kStartingNiceDelta
@@ -36,19 +48,26 @@ struct StartPriority {
   // lowers it back once it has gone back up (so that a writer acting as a
   // client's user keeps no right to a higher priority than it had).
   rlim_t rlimit_nice_before = 0;
+  // Writers start on starting_cpus, serving_cpus but the spared ones, and
+  // go back to serving_cpus (the acceptor's) once their file is open.
+  bool narrowed = false;
+  cpu_set_t serving_cpus;
+  cpu_set_t starting_cpus;
 };
 
 // Decides for the calling process, the acceptor, before it starts the
 // spawner (the spawner and writers inherit the RLIMIT_NICE it sets):
 // writers start `delta` nice levels below it (at most at 19), or at its
-// level when `delta` is 0 or they could not go back up.
-StartPriority PlanStartPriority(int delta);
+// level when `delta` is 0 or they could not go back up; and off the
+// `spare_cpus` lowest-numbered of its CPUs, if it has more than that.
+StartPriority PlanStartPriority(int delta, int spare_cpus);
 
-// In the spawner, once: takes on starting_nice, which each writer inherits.
+// In the spawner, once: takes on starting_nice and starting_cpus, which each
+// writer inherits.
 void EnterStartingPriority(const StartPriority& p);
 
-// In a writer, after it opened its file: back to serving_nice, if
-// RLIMIT_NICE allows. Harmless to call again.
+// In a writer, after it opened its file: back to serving_cpus, and to
+// serving_nice if RLIMIT_NICE allows. Harmless to call again.
 void LeaveStartingPriority(const StartPriority& p);
 
 // In the acceptor, when writer `pid` (its child, not yet reaped) confirmed

@@ -40,6 +40,7 @@ struct WriterConfig {
   // pool made of it at start (priority.h): what to go back to once the file
   // is open.
   int starting_nice_delta = kStartingNiceDelta;
+  int starting_spare_cpus = kStartingSpareCpus;
   StartPriority priority;
 };
 

@@ -5,10 +5,9 @@
 // costs at most 100 KiB). The buffer is `size` bytes, page-aligned, and
 // never zeroed, so a writer that only ever reads short records touches its
 // first page alone; one that relayed 64 KiB records has touched all of it.
-// Once no read has used it for `release_after_ms`, the caller calls
-// Release(), which hands the pages back (MADV_DONTNEED): the next read
-// faults in fresh ones. The contents do not outlive a read, so nothing is
-// lost.
+// Once no read has used it for `release_after_ms`, ReleaseIfDue() hands
+// the pages back (MADV_DONTNEED): the next read faults in fresh ones. The
+// contents do not outlive a read, so nothing is lost.
 //
 // Times are CLOCK_MONOTONIC ms, from the caller. Not thread-safe.
 #ifndef OFFLOG_SERVER_READ_BUFFER_H_
@@ -30,7 +29,7 @@ class ReadBuffer {
 
   // A read put bytes into the buffer at `now_ms`.
   void MarkUsed(int64_t now_ms) { used_ms_ = now_ms; }
-  // When Release() is due (ms), or -1 while nothing is held.
+  // When the release is due (ms), or -1 while nothing is held.
   int64_t ReleaseDueMs() const;
   // Gives the pages back if the release is due at `now_ms`; true if it did.
   bool ReleaseIfDue(int64_t now_ms);

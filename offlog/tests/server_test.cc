@@ -141,8 +141,6 @@ TEST_F(ServerTest, EachPathHasItsOwnWriterAndTheAcceptorOpensNoFile) {
   }
 }
 
-// offlogd opens what the client sent, as the original does; clients share a
-// writer only by spellings that provably name one file.
 // A writer's anonymous memory in kB (smaps_rollup), or -1.
 int64_t AnonymousKb(pid_t pid) {
   for (absl::string_view line : absl::StrSplit(
@@ -182,6 +180,8 @@ TEST_F(ServerTest, AWriterGivesItsReadBufferBackWhenIdle) {
   EXPECT_EQ(FinishAndWaitBye(fd.get(), kDeadline).value_or("?"), "BYE");
 }
 
+// offlogd opens what the client sent, as the original does; clients share a
+// writer only by spellings that provably name one file.
 TEST_F(ServerTest, SpellingsShareAWriterOnlyWhenTheyNameOneFile) {
   std::string dir = server_->dir();
   ASSERT_EQ(mkdir((dir + "/sub").c_str(), 0755), 0);

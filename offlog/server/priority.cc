@@ -58,6 +58,7 @@ bool CanRaiseBackTo(int nice) {
 // if that leaves writers at least one.
 void PlanStartCpus(int spare, StartPriority* p) {
   CPU_ZERO(&p->serving_cpus);
+  CPU_ZERO(&p->starting_cpus);
   if (spare <= 0 ||
       sched_getaffinity(0, sizeof(p->serving_cpus), &p->serving_cpus) != 0 ||
       CPU_COUNT(&p->serving_cpus) <= spare) {

@@ -1,6 +1,7 @@
 #include "offlog/server/read_buffer.h"
 
 #include <sys/mman.h>
+#include <unistd.h>
 
 #include <cstdlib>
 
@@ -13,7 +14,7 @@ void ReadBuffer::Deleter::operator()(char* p) const { free(p); }
 // (the writer's CPU per record: 59 us, 46 us aligned; issue 12,
 // docs/PERFORMANCE.md). Not zeroed: an idle writer touches none of it.
 ReadBuffer::ReadBuffer(size_t size, int64_t release_after_ms)
-    : data_(static_cast<char*>(aligned_alloc(4096, size))),
+    : data_(static_cast<char*>(aligned_alloc(sysconf(_SC_PAGESIZE), size))),
       size_(size),
       release_after_ms_(release_after_ms) {}
 

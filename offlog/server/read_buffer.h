@@ -21,7 +21,7 @@ namespace offlog {
 
 class ReadBuffer {
  public:
-  // `size` is a multiple of the page size.
+  // `size` is a multiple of the page size (sysconf(_SC_PAGESIZE)).
   ReadBuffer(size_t size, int64_t release_after_ms);
 
   char* data() { return data_.get(); }

@@ -24,6 +24,7 @@
 #include "absl/strings/numbers.h"
 #include "absl/strings/str_cat.h"
 #include "absl/strings/str_split.h"
+#include "absl/strings/strip.h"
 #include "absl/time/clock.h"
 #include "offlog/common/unix_socket.h"
 #include "offlog/testing/wait_fd.h"
@@ -263,6 +264,26 @@ std::vector<pid_t> ChildPids(pid_t pid) {
     if (absl::SimpleAtoi(s, &child)) out.push_back(child);
   }
   return out;
+}
+
+std::vector<std::string> ProcStatFields(pid_t pid) {
+  std::string stat = ReadFileOrEmpty(absl::StrCat("/proc/", pid, "/stat"));
+  size_t paren = stat.rfind(')');
+  if (paren == std::string::npos || paren + 2 >= stat.size()) return {};
+  return absl::StrSplit(absl::string_view(stat).substr(paren + 2), ' ',
+                        absl::SkipEmpty());
+}
+
+int64_t ProcNumber(pid_t pid, absl::string_view file, absl::string_view key) {
+  std::string text = ReadFileOrEmpty(absl::StrCat("/proc/", pid, "/", file));
+  for (absl::string_view line : absl::StrSplit(text, '\n')) {
+    if (!absl::ConsumePrefix(&line, key)) continue;
+    std::vector<absl::string_view> parts =
+        absl::StrSplit(line, absl::ByAnyChar(" \t"), absl::SkipEmpty());
+    int64_t n;
+    if (!parts.empty() && absl::SimpleAtoi(parts[0], &n)) return n;
+  }
+  return -1;
 }
 
 std::vector<pid_t> PidsWithFileOpen(absl::string_view path) {

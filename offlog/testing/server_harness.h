@@ -8,6 +8,7 @@
 #include <sys/resource.h>
 #include <sys/types.h>
 
+#include <cstdint>
 #include <functional>
 #include <memory>
 #include <string>
@@ -117,6 +118,14 @@ absl::StatusOr<StalledTarget> StallOn(absl::string_view socket_path,
 
 // PIDs of `pid`'s child processes.
 std::vector<pid_t> ChildPids(pid_t pid);
+
+// The fields of /proc/PID/stat after "pid (comm) ": [0] is field 3 of
+// proc(5), the state letter. Empty if the process is gone.
+std::vector<std::string> ProcStatFields(pid_t pid);
+
+// The first number after `key` (e.g. "VmRSS:", "Uid:", "Anonymous:") on its
+// line of /proc/PID/`file` ("status", "smaps_rollup"), or -1.
+int64_t ProcNumber(pid_t pid, absl::string_view file, absl::string_view key);
 
 // PIDs of the processes that hold `path` open (scanning /proc/*/fd).
 std::vector<pid_t> PidsWithFileOpen(absl::string_view path);

@@ -58,11 +58,8 @@ class Caller {
 
 // The state letter of /proc/<pid>/stat ('D': uninterruptible sleep).
 char ProcessState(pid_t pid) {
-  std::string stat = ReadFileOrEmpty(absl::StrCat("/proc/", pid, "/stat"));
-  size_t paren = stat.rfind(')');
-  return paren == std::string::npos || paren + 2 >= stat.size()
-             ? '?'
-             : stat[paren + 2];
+  std::vector<std::string> f = ProcStatFields(pid);
+  return f.empty() ? '?' : f[0][0];
 }
 
 // Reaps `pid` if it has exited; its wait status in `*status`.

@@ -38,11 +38,7 @@ constexpr absl::string_view kHandshakeTimeoutMsg =
 
 // utime + stime of `pid`, in seconds.
 double CpuSeconds(pid_t pid) {
-  std::string stat = ReadFileOrEmpty(absl::StrCat("/proc/", pid, "/stat"));
-  size_t paren = stat.rfind(')');
-  if (paren == std::string::npos) return 0;
-  std::vector<std::string> f =
-      absl::StrSplit(stat.substr(paren + 2), ' ', absl::SkipEmpty());
+  std::vector<std::string> f = ProcStatFields(pid);
   // Fields 14 and 15 of stat(5); f[0] is field 3.
   int64_t utime = 0, stime = 0;
   if (f.size() < 13 || !absl::SimpleAtoi(f[11], &utime) ||
@@ -50,20 +46,6 @@ double CpuSeconds(pid_t pid) {
     return 0;
   }
   return static_cast<double>(utime + stime) / sysconf(_SC_CLK_TCK);
-}
-
-// A "VmRSS:" style field of /proc/<pid>/status, in kB (-1 if absent).
-int64_t StatusKb(pid_t pid, absl::string_view field) {
-  std::string status = ReadFileOrEmpty(absl::StrCat("/proc/", pid, "/status"));
-  for (absl::string_view line : absl::StrSplit(status, '\n')) {
-    if (!absl::StartsWith(line, field)) continue;
-    line.remove_prefix(field.size());
-    std::vector<std::string> parts =
-        absl::StrSplit(line, absl::ByAnyChar(" \t"), absl::SkipEmpty());
-    int64_t kb;
-    if (!parts.empty() && absl::SimpleAtoi(parts[0], &kb)) return kb;
-  }
-  return -1;
 }
 
 // Waits for `events` on `fd`; returns the revents (0 on timeout).
@@ -341,7 +323,7 @@ TEST(HostileTest, WriterMemoryIsBoundedWhenTheClientOutrunsTheDisk) {
     if (p != getpid()) writer = p;
   }
   ASSERT_NE(writer, 0);
-  int64_t rss0 = StatusKb(writer, "VmRSS:");
+  int64_t rss0 = ProcNumber(writer, "status", "VmRSS:");
   constexpr int64_t kTotal = 64 << 20;
   std::atomic<int64_t> sent{0};
   std::thread flood([&] {
@@ -362,8 +344,8 @@ TEST(HostileTest, WriterMemoryIsBoundedWhenTheClientOutrunsTheDisk) {
       // Pacing, not synchronisation: a "disk" of roughly 50 MB/s.
       absl::SleepFor(absl::Milliseconds(20));
       max_gap = std::max(max_gap, sent.load() - drained);
-      max_rss = std::max(max_rss, StatusKb(writer, "VmRSS:"));
-      max_hwm = std::max(max_hwm, StatusKb(writer, "VmHWM:"));
+      max_rss = std::max(max_rss, ProcNumber(writer, "status", "VmRSS:"));
+      max_hwm = std::max(max_hwm, ProcNumber(writer, "status", "VmHWM:"));
     }
   }
   flood.join();

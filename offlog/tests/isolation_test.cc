@@ -252,13 +252,16 @@ TEST_F(IsolationTest, BurstsOfShortClientsAreAllWritten) {
   ExpectServesAnotherFileAndStops(*server_);
 }
 
+// How many of `parent`'s children `matches`.
+int CountChildren(pid_t parent, const std::function<bool(pid_t)>& matches) {
+  int n = 0;
+  for (pid_t child : ChildPids(parent)) n += matches(child);
+  return n;
+}
+
 // The nice value of process `pid` (field 19 of /proc/PID/stat), or 99.
 int NiceOf(pid_t pid) {
-  std::string stat = ReadFileOrEmpty(absl::StrCat("/proc/", pid, "/stat"));
-  size_t paren = stat.rfind(')');
-  if (paren == std::string::npos) return 99;
-  std::vector<std::string> fields =
-      absl::StrSplit(stat.substr(paren + 2), ' ', absl::SkipEmpty());
+  std::vector<std::string> fields = ProcStatFields(pid);
   int nice = 99;
   // After "pid (comm) ", field 19 (nice) is the 17th.
   if (fields.size() < 17 || !absl::SimpleAtoi(fields[16], &nice)) return 99;
@@ -276,9 +279,8 @@ TEST_F(IsolationTest, WritersStartBelowTheAcceptorsWeightUntilTheirFileIsOpen) {
   const int acceptor = NiceOf(server_->pid());
   ASSERT_LE(acceptor, 9);
   auto count_at = [&](int nice) {
-    int n = 0;
-    for (pid_t child : ChildPids(server_->pid())) n += NiceOf(child) == nice;
-    return n;
+    return CountChildren(server_->pid(),
+                         [&](pid_t child) { return NiceOf(child) == nice; });
   };
   // The spawner and the two idle writers.
   absl::Status lowered = WaitUntil([&] { return count_at(acceptor + 10) >= 3; },
@@ -341,12 +343,10 @@ TEST_F(IsolationTest, WritersStartOffOneCpuUntilTheirFileIsOpen) {
     break;
   }
   auto count_on = [&](const cpu_set_t& want) {
-    int n = 0;
-    for (pid_t child : ChildPids(server_->pid())) {
+    return CountChildren(server_->pid(), [&](pid_t child) {
       cpu_set_t got = CpusOf(child);
-      n += CPU_EQUAL(&got, &want);
-    }
-    return n;
+      return CPU_EQUAL(&got, &want);
+    });
   };
   // The spawner and the two idle writers.
   absl::Status narrowed = WaitUntil([&] { return count_on(starting) >= 3; },
@@ -572,19 +572,12 @@ TEST_F(IsolationTest, OneUidCannotOpenUnboundedFiles) {
   ExpectServesAnotherFileAndStops(*server_);
 }
 
-uint64_t RssKb(pid_t pid) {
-  std::string status = ReadFileOrEmpty(absl::StrCat("/proc/", pid, "/status"));
-  size_t at = status.find("VmRSS:");
-  if (at == std::string::npos) return 0;
-  return strtoull(status.c_str() + at + 6, nullptr, 10);
-}
-
 // (6) Writers crashing over thousands of distinct paths: their clients are
 // carried over to fresh writers (no second OK), and the acceptor's memory
 // of crashes stays bounded.
 TEST_F(IsolationTest, CrashLoopOverManyPathsKeepsStateBounded) {
   ASSERT_NO_FATAL_FAILURE(Start({}));
-  uint64_t rss_before = RssKb(server_->pid());
+  int64_t rss_before = ProcNumber(server_->pid(), "status", "VmRSS:");
   constexpr int kBatches = 12, kBatch = 100;
   uint64_t max_history = 0;
   for (int b = 0; b < kBatches; ++b) {
@@ -628,7 +621,7 @@ TEST_F(IsolationTest, CrashLoopOverManyPathsKeepsStateBounded) {
     EXPECT_LE(snap->acceptor.crash_history, 1024u);
     EXPECT_EQ(snap->acceptor.waiting, 0u);
   }
-  uint64_t rss_after = RssKb(server_->pid());
+  int64_t rss_after = ProcNumber(server_->pid(), "status", "VmRSS:");
   std::cout << "MEASURED " << kBatches * kBatch
             << " writers killed: crash history at most " << max_history
             << " files, acceptor RSS " << rss_before << " kB -> " << rss_after

@@ -394,21 +394,12 @@ pid_t WriterOf(const std::string& path) {
 // From /proc/PID/status (a non-dumpable process's /proc entries are
 // root's, whatever its uid).
 uid_t RealUidOf(pid_t pid) {
-  std::string status = ReadFileOrEmpty(absl::StrCat("/proc/", pid, "/status"));
-  size_t at = status.find("\nUid:\t");
-  uid_t uid = static_cast<uid_t>(-1);
-  if (at != std::string::npos) {
-    std::string rest = status.substr(at + 6);
-    (void)absl::SimpleAtoi(rest.substr(0, rest.find('\t')), &uid);
-  }
-  return uid;
+  return static_cast<uid_t>(ProcNumber(pid, "status", "Uid:"));
 }
 
 bool IsStopped(pid_t pid) {
-  std::string stat = ReadFileOrEmpty(absl::StrCat("/proc/", pid, "/stat"));
-  size_t paren = stat.rfind(')');
-  return paren != std::string::npos && paren + 2 < stat.size() &&
-         stat[paren + 2] == 'T';
+  std::vector<std::string> f = ProcStatFields(pid);
+  return !f.empty() && f[0] == "T";
 }
 
 // The channel of writer `pid` (whose pidfd is `pidfd`) to the acceptor,

@@ -141,18 +141,6 @@ TEST_F(ServerTest, EachPathHasItsOwnWriterAndTheAcceptorOpensNoFile) {
   }
 }
 
-// A writer's anonymous memory in kB (smaps_rollup), or -1.
-int64_t AnonymousKb(pid_t pid) {
-  for (absl::string_view line : absl::StrSplit(
-           ReadFileOrEmpty(absl::StrCat("/proc/", pid, "/smaps_rollup")),
-           '\n')) {
-    if (!absl::ConsumePrefix(&line, "Anonymous:")) continue;
-    int64_t kb = -1;
-    return absl::SimpleAtoi(absl::StripSuffix(line, " kB"), &kb) ? kb : -1;
-  }
-  return -1;
-}
-
 // Issue 12: an idle writer is small even after relaying large records; its
 // 64 KiB read buffer goes back to the kernel once unused for a second.
 TEST_F(ServerTest, AWriterGivesItsReadBufferBackWhenIdle) {
@@ -166,7 +154,7 @@ TEST_F(ServerTest, AWriterGivesItsReadBufferBackWhenIdle) {
   ASSERT_TRUE(fd.valid());
   std::vector<pid_t> writer = PidsWithFileOpen(path);
   ASSERT_EQ(writer.size(), 1u);
-  int64_t before = AnonymousKb(writer[0]);
+  int64_t before = ProcNumber(writer[0], "smaps_rollup", "Anonymous:");
   ASSERT_GT(before, 0);
   std::string record(64 * 1024 - 1, 'x');
   record += '\n';
@@ -178,11 +166,16 @@ TEST_F(ServerTest, AWriterGivesItsReadBufferBackWhenIdle) {
           .ok());
   // Relaying touched all 16 pages of the buffer (64 kB more if kept); idle,
   // they are given back.
-  EXPECT_TRUE(WaitUntil([&] { return AnonymousKb(writer[0]) <= before + 32; },
-                        kDeadline, "read buffer given back")
+  EXPECT_TRUE(WaitUntil(
+                  [&] {
+                    return ProcNumber(writer[0], "smaps_rollup",
+                                      "Anonymous:") <= before + 32;
+                  },
+                  kDeadline, "read buffer given back")
                   .ok())
-      << "anonymous memory " << AnonymousKb(writer[0]) << " kB, " << before
-      << " kB before the records";
+      << "anonymous memory "
+      << ProcNumber(writer[0], "smaps_rollup", "Anonymous:") << " kB, "
+      << before << " kB before the records";
   EXPECT_EQ(FinishAndWaitBye(fd.get(), kDeadline).value_or("?"), "BYE");
 }
 

@@ -122,7 +122,11 @@ class Acceptor {
  private:
   // Start-up and the loop.
   absl::Status SetUp();
+  // Starts watching `fd`, which is not watched yet.
   void Watch(int fd, uint64_t key, uint32_t events = EPOLLIN);
+  // Changes what a watched `fd` is watched for, when it differs from
+  // `*watched` (one epoll_ctl() saved per turn and per send otherwise).
+  void Rewatch(int fd, uint64_t key, uint32_t events, uint32_t* watched);
   void WatchWriters(const std::vector<WriterProc*>& writers);
   void Dispatch(const epoll_event& ev);
   int NextTimeoutMs() const;
@@ -221,6 +225,7 @@ class Acceptor {
   std::deque<std::pair<pid_t, int>> unknown_exits_;
   CrashLimiter crashes_;
   int64_t accept_paused_until_ms_ = 0;
+  uint32_t spawner_events_ = EPOLLIN;  // What its channel is watched for.
   int64_t next_stall_check_ms_ = 0;
   int64_t next_retry_ms_ = 0;
   bool shutting_down_ = false;
@@ -300,9 +305,16 @@ void Acceptor::Watch(int fd, uint64_t key, uint32_t events) {
   epoll_event ev = {};
   ev.events = events;
   ev.data.u64 = key;
-  if (epoll_ctl(epoll_.get(), EPOLL_CTL_MOD, fd, &ev) != 0) {
-    epoll_ctl(epoll_.get(), EPOLL_CTL_ADD, fd, &ev);
-  }
+  epoll_ctl(epoll_.get(), EPOLL_CTL_ADD, fd, &ev);
+}
+
+void Acceptor::Rewatch(int fd, uint64_t key, uint32_t events,
+                       uint32_t* watched) {
+  if (*watched == events) return;
+  epoll_event ev = {};
+  ev.events = events;
+  ev.data.u64 = key;
+  if (epoll_ctl(epoll_.get(), EPOLL_CTL_MOD, fd, &ev) == 0) *watched = events;
 }
 
 void Acceptor::WatchWriters(const std::vector<WriterProc*>& writers) {
@@ -330,6 +342,7 @@ int Acceptor::Run() {
   }
   while (!(shutting_down_ && pool_.writers().empty()) && !abandoned_) {
     epoll_event events[128];
+    log_->Flush();  // What this turn logged; one wake-up of the log thread.
     int n = epoll_wait(epoll_.get(), events, 128, NextTimeoutMs());
     if (n < 0 && errno != EINTR) {
       LogError("epoll_wait: %s", strerror(errno));
@@ -350,8 +363,9 @@ void Acceptor::EndTurn() {
     WatchWriters(pool_.RequestWriters(keys_wanting_writer_));
   }
   pool_.FlushSpawner();
-  Watch(pool_.spawner_fd(), Key(kSpawner, 0),
-        EPOLLIN | (pool_.SpawnerWantsWrite() ? uint32_t{EPOLLOUT} : 0u));
+  Rewatch(pool_.spawner_fd(), Key(kSpawner, 0),
+          EPOLLIN | (pool_.SpawnerWantsWrite() ? uint32_t{EPOLLOUT} : 0u),
+          &spawner_events_);
   FlushChannels();
 }
 
@@ -902,7 +916,7 @@ void Acceptor::FlushChannel(WriterProc* w) {
   }
   uint32_t events = EPOLLIN;
   if (w->channel.queued() > 0 && !w->channel.needs_retry()) events |= EPOLLOUT;
-  Watch(w->channel.fd(), Key(kWriter, w->id), events);
+  Rewatch(w->channel.fd(), Key(kWriter, w->id), events, &w->epoll_events);
 }
 
 void Acceptor::FlushChannels() {

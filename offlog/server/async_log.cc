@@ -1,5 +1,7 @@
 #include "offlog/server/async_log.h"
 
+#include <sched.h>
+
 #include <deque>
 #include <string>
 #include <utility>
@@ -23,6 +25,8 @@ struct AsyncLog::State {
   uint64_t dropped ABSL_GUARDED_BY(mu) = 0;
   uint64_t dropped_unreported ABSL_GUARDED_BY(mu) = 0;
   bool stopping ABSL_GUARDED_BY(mu) = false;
+  bool flushed ABSL_GUARDED_BY(mu) = false;  // Flush() since the last batch.
+  uint64_t written ABSL_GUARDED_BY(mu) = 0;
   bool writing ABSL_GUARDED_BY(mu) = false;
 
   bool Drained() const ABSL_SHARED_LOCKS_REQUIRED(mu) {
@@ -33,21 +37,26 @@ struct AsyncLog::State {
 };
 
 void AsyncLog::State::Run() {
+  // Woken at most once per turn of the acceptor's loop (Flush), it takes
+  // no CPU from the acceptor when it wakes: a SCHED_BATCH thread does not
+  // preempt the thread that woke it.
+  sched_param none = {};
+  sched_setscheduler(0, SCHED_BATCH, &none);
   while (true) {
-    Record record;
+    std::deque<Record> batch;
     uint64_t lost = 0;
     {
       absl::MutexLock lock(&mu);
       writing = false;
       auto ready = [this]() ABSL_SHARED_LOCKS_REQUIRED(mu) {
-        return !queue.empty() || stopping;
+        return flushed || stopping;
       };
       mu.Await(absl::Condition(&ready));
-      if (queue.empty()) return;  // Stopping, and everything written.
+      if (queue.empty() && stopping) return;  // Everything written.
+      flushed = false;
       writing = true;
-      record = std::move(queue.front());
-      queue.pop_front();
-      queued_bytes -= record.message.size();
+      batch.swap(queue);
+      queued_bytes = 0;
       lost = std::exchange(dropped_unreported, 0);
     }
     if (lost > 0) {
@@ -57,7 +66,9 @@ void AsyncLog::State::Run() {
                             lost),
             {}});
     }
-    Emit(record);
+    for (const Record& record : batch) Emit(record);
+    absl::MutexLock lock(&mu);
+    written += batch.size();
   }
 }
 
@@ -126,6 +137,16 @@ void AsyncLog::Write(Level level, absl::string_view message,
   }
   state_->queued_bytes += message.size();
   state_->queue.push_back({level, std::string(message), fields});
+}
+
+void AsyncLog::Flush() {
+  absl::MutexLock lock(&state_->mu);
+  if (!state_->queue.empty()) state_->flushed = true;
+}
+
+uint64_t AsyncLog::written() const {
+  absl::MutexLock lock(&state_->mu);
+  return state_->written;
 }
 
 uint64_t AsyncLog::dropped() const {

@@ -3,7 +3,14 @@
 // a terminal paused with Ctrl-S, a slow disk under --logfile) never blocks
 // the acceptor, and so no client. The queue is bounded: beyond
 // kMaxQueuedBytes records are dropped and counted, and the count is logged
-// once there is room again.
+// once there is room again. The thread takes the whole queue at each
+// wake-up, so at most twice kMaxQueuedBytes are held: the queue, and the
+// batch the thread is writing.
+//
+// Write() only queues; Flush() hands the queue to the thread. The acceptor
+// flushes once per turn of its event loop, so the thread wakes once per
+// turn rather than once per record (five records per client connection: a
+// wake-up each took the acceptor's CPU while it had clients waiting).
 #ifndef OFFLOG_SERVER_ASYNC_LOG_H_
 #define OFFLOG_SERVER_ASYNC_LOG_H_
 
@@ -33,8 +40,13 @@ class AsyncLog : public LogSink {
   AsyncLog(const AsyncLog&) = delete;
   AsyncLog& operator=(const AsyncLog&) = delete;
 
+  // Queues a record; it is written after the next Flush().
   void Write(Level level, absl::string_view message,
              const LogFields& fields) override;
+  // Wakes the thread to write what is queued. Never waits for the sinks.
+  void Flush();
+  // Records the thread has handed to the sinks so far.
+  uint64_t written() const;
   // Records dropped so far because the queue was full.
   uint64_t dropped() const;
 

@@ -10,6 +10,7 @@
 #ifndef OFFLOG_SERVER_POOL_H_
 #define OFFLOG_SERVER_POOL_H_
 
+#include <sys/epoll.h>
 #include <sys/types.h>
 
 #include <cstdint>
@@ -39,6 +40,7 @@ struct WriterProc {
   uint64_t id = 0;  // The pool's name for it (epoll key), from before its pid.
   pid_t pid = 0;    // 0 while kStarting.
   Channel channel;
+  uint32_t epoll_events = EPOLLIN;  // What the acceptor watches `channel` for.
   SharedStats stats;
   State state = State::kStarting;
   std::string path;

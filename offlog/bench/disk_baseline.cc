@@ -33,6 +33,7 @@
 #include "absl/strings/str_cat.h"
 #include "absl/strings/str_format.h"
 #include "gflags/gflags.h"
+#include "offlog/bench/bench_io.h"
 #include "offlog/common/unique_fd.h"
 #include "offlog/testing/wire.h"
 
@@ -70,21 +71,15 @@ void Emit(const Row& r) {
       Quantile(r.call_ns, .5) / 1e3, Quantile(r.call_ns, .99) / 1e3,
       Quantile(r.call_ns, 1) / 1e3, mean, r.note.c_str());
   if (FLAGS_out.empty()) return;
-  struct stat st;
-  const bool fresh = stat(FLAGS_out.c_str(), &st) != 0 || st.st_size == 0;
-  FILE* f = fopen(FLAGS_out.c_str(), "a");
-  if (f == nullptr) return;
-  if (fresh) {
-    fprintf(f,
-            "label,mode,size,bytes,seconds,mb_per_s,calls,p50_us,p99_us,"
-            "max_us,mean_us,note\n");
-  }
-  fprintf(f, "%s,%s,%ld,%ld,%.4f,%.1f,%zu,%.3f,%.3f,%.1f,%.3f,%s\n",
-          FLAGS_label.c_str(), r.mode.c_str(), r.size, r.bytes, r.seconds, mbps,
-          r.call_ns.size(), Quantile(r.call_ns, .5) / 1e3,
-          Quantile(r.call_ns, .99) / 1e3, Quantile(r.call_ns, 1) / 1e3, mean,
-          r.note.c_str());
-  fclose(f);
+  bench::AppendCsvRow(
+      FLAGS_out,
+      "label,mode,size,bytes,seconds,mb_per_s,calls,p50_us,p99_us,max_us,"
+      "mean_us,note",
+      absl::StrFormat("%s,%s,%ld,%ld,%.4f,%.1f,%zu,%.3f,%.3f,%.1f,%.3f,%s",
+                      FLAGS_label, r.mode, r.size, r.bytes, r.seconds, mbps,
+                      r.call_ns.size(), Quantile(r.call_ns, .5) / 1e3,
+                      Quantile(r.call_ns, .99) / 1e3,
+                      Quantile(r.call_ns, 1) / 1e3, mean, r.note));
 }
 
 std::string ScratchPath(absl::string_view name) {
@@ -101,17 +96,6 @@ absl::StatusOr<UniqueFd> OpenAppend(const std::string& path,
            0600));
   if (!fd) return absl::ErrnoToStatus(errno, "open " + path);
   return fd;
-}
-
-bool WriteFull(int fd, const char* p, size_t n) {
-  while (n > 0) {
-    ssize_t w = write(fd, p, n);
-    if (w < 0 && errno == EINTR) continue;
-    if (w <= 0) return false;
-    p += w;
-    n -= static_cast<size_t>(w);
-  }
-  return true;
 }
 
 // Runs `pass` (which fills the file at `fd`) twice, truncating in between;
@@ -146,7 +130,7 @@ absl::Status BulkRow(const std::string& mode,
 bool WritePass(int fd) {
   std::string block(FLAGS_size, 'x');
   for (int64_t done = 0; done < FLAGS_bytes; done += FLAGS_size) {
-    if (!WriteFull(fd, block.data(), block.size())) return false;
+    if (!bench::WriteAll(fd, block.data(), block.size())) return false;
   }
   return true;
 }
@@ -179,7 +163,7 @@ bool DrainRecvWrite(int sock, int fd) {
     ssize_t n = recv(sock, buf.data(), buf.size(), 0);
     if (n == 0) return true;
     if (n < 0 && errno == EINTR) continue;
-    if (n < 0 || !WriteFull(fd, buf.data(), static_cast<size_t>(n))) {
+    if (n < 0 || !bench::WriteAll(fd, buf.data(), static_cast<size_t>(n))) {
       return false;
     }
   }

@@ -28,6 +28,8 @@
 #include <unordered_map>
 #include <vector>
 
+#include "offlog/bench/bench_io.h"
+
 namespace {
 
 constexpr size_t kReadSize = 64 * 1024;
@@ -54,17 +56,6 @@ void SendMsg(int fd, const char* msg) {
   // Messages are a few bytes on a socket that has just been read from: they
   // fit, or the client is not reading and loses them.
   send(fd, msg, strlen(msg) + 1, MSG_DONTWAIT | MSG_NOSIGNAL);
-}
-
-bool WriteAll(int fd, const char* p, size_t n) {
-  while (n > 0) {
-    ssize_t w = write(fd, p, n);
-    if (w < 0 && errno == EINTR) continue;
-    if (w <= 0) return false;
-    p += w;
-    n -= static_cast<size_t>(w);
-  }
-  return true;
 }
 
 void Release(Client* c) {
@@ -94,7 +85,7 @@ bool FlushLines(Client* c, size_t scanned_from, bool all) {
     n = static_cast<const char*>(nl) - c->buf.data() + 1;
   }
   if (n == 0) return true;
-  if (!WriteAll(c->target->fd, c->buf.data(), n)) return false;
+  if (!offlog::bench::WriteAll(c->target->fd, c->buf.data(), n)) return false;
   c->used -= n;
   if (c->used > 0) memmove(c->buf.data(), c->buf.data() + n, c->used);
   return true;

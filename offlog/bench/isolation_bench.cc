@@ -61,6 +61,7 @@
 #include "absl/time/clock.h"
 #include "absl/time/time.h"
 #include "gflags/gflags.h"
+#include "offlog/bench/bench_io.h"
 #include "offlog/common/fd_table.h"
 #include "offlog/common/protocol.h"
 #include "offlog/common/unique_fd.h"
@@ -536,17 +537,9 @@ void Report(const std::string& disturb, const Results& r) {
         r.acceptor_cpu_ns / 1e6, r.acceptor_wait_ns / 1e6,
         r.writer_cpu_ns / 1e6, r.writer_wait_ns / 1e6);
   }
-  if (FLAGS_out.empty()) return;
-  struct stat st;
-  const bool fresh = stat(FLAGS_out.c_str(), &st) != 0 || st.st_size == 0;
-  FILE* f = fopen(FLAGS_out.c_str(), "a");
-  if (f == nullptr) {
-    fprintf(stderr, "cannot open %s: %s\n", FLAGS_out.c_str(), strerror(errno));
-    return;
+  if (!FLAGS_out.empty()) {
+    bench::AppendCsvRow(FLAGS_out, kCsvHeader, CsvRow(disturb, r));
   }
-  if (fresh) fprintf(f, "%s\n", kCsvHeader);
-  fprintf(f, "%s\n", CsvRow(disturb, r).c_str());
-  fclose(f);
 }
 
 // --disturb=newfiles: connect-to-OK of clients of files no writer has open.

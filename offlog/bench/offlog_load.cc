@@ -34,6 +34,7 @@
 #include "absl/time/clock.h"
 #include "absl/time/time.h"
 #include "gflags/gflags.h"
+#include "offlog/bench/bench_io.h"
 #include "offlog/bench/proc_stats.h"
 #include "offlog/common/fd_table.h"
 #include "offlog/common/protocol.h"
@@ -397,16 +398,7 @@ std::string CsvRow(const Results& r) {
 }
 
 void AppendCsv(const Results& r) {
-  struct stat st;
-  const bool fresh = stat(FLAGS_out.c_str(), &st) != 0 || st.st_size == 0;
-  FILE* f = fopen(FLAGS_out.c_str(), "a");
-  if (f == nullptr) {
-    fprintf(stderr, "cannot open %s: %s\n", FLAGS_out.c_str(), strerror(errno));
-    return;
-  }
-  if (fresh) fprintf(f, "%s\n", kCsvHeader);
-  fprintf(f, "%s\n", CsvRow(r).c_str());
-  fclose(f);
+  bench::AppendCsvRow(FLAGS_out, kCsvHeader, CsvRow(r));
 }
 
 // Creates the target directory and the stalled FIFOs; returns the readers

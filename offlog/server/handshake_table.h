@@ -35,6 +35,7 @@ struct PendingHandshake {
   uint64_t id = 0;
   absl::StatusOr<PeerCredentials> cred;
   HandshakeParser parser;
+  bool watched = false;  // In the acceptor's epoll set.
 };
 
 class HandshakeTable {

@@ -399,6 +399,8 @@ TEST_F(IsolationTest, CrowdOnAStalledFifoFreezesNothingElse) {
   absl::StatusOr<StalledTarget> stalled = StallOn(server_->socket_path(), fifo);
   ASSERT_TRUE(stalled.ok()) << stalled.status();
   ASSERT_NO_FATAL_FAILURE(WaitStuck(*server_, fifo));
+  absl::StatusOr<ServerSnapshot> before = ControlStatus(*server_, kDeadline);
+  ASSERT_TRUE(before.ok()) << before.status();
   constexpr int kCrowd = 1500;
   std::vector<UniqueFd> crowd;
   for (int i = 0; i < kCrowd; ++i) {
@@ -407,12 +409,15 @@ TEST_F(IsolationTest, CrowdOnAStalledFifoFreezesNothingElse) {
     ASSERT_TRUE(fd.ok()) << i << ": " << fd.status();
     crowd.push_back(*std::move(fd));
   }
-  // Every one is either waiting (no answer) or refused as not responding.
+  // Every one is either waiting (no answer) or refused as not responding,
+  // once all are accepted and past their handshake (which the acceptor
+  // reads as it accepts, when the path is there already).
   absl::StatusOr<ServerSnapshot> snap;
   absl::Status settled = WaitUntil(
       [&] {
         snap = ControlStatus(*server_, kDeadline);
-        return snap.ok() && snap->acceptor.handshakes == 0;
+        return snap.ok() && snap->acceptor.handshakes == 0 &&
+               snap->acceptor.accepted >= before->acceptor.accepted + kCrowd;
       },
       kDeadline, "every handshake of the crowd done");
   ASSERT_TRUE(settled.ok()) << settled;

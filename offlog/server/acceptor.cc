@@ -179,6 +179,7 @@ class Acceptor {
   ServerSnapshot Snapshot();
   static void LogStartPriority(const StartPriority& p, int asked);
   void BeginShutdown();
+  void HandWaitingToWriters();
   void AbandonWriters();
   uint64_t UnreadBytes(uint64_t writer) const;
 
@@ -1097,6 +1098,9 @@ int Acceptor::ReopenAll() {
 
 void Acceptor::BeginShutdown() {
   if (shutting_down_) return;
+  // A handshake whose path is here already is a client like any other
+  // (what it sent behind its path must not be lost); the rest are refused.
+  for (uint64_t id : handshakes_.Ids()) OnPendingReadable(id);
   shutting_down_ = true;
   shutdown_deadline_ms_ = MonotonicMs() + options_.shutdown_timeout_ms;
   LogInfo("Received signal, shutting down");
@@ -1105,17 +1109,40 @@ void Acceptor::BeginShutdown() {
   RemoveSocketFile(listener_);
   listener_.fd.Reset();
   for (uint64_t id : handshakes_.Ids()) RefusePending(id, kErrServerExited);
-  // Clients still waiting for a writer were never told OK.
-  std::vector<uint64_t> ids;
-  for (const auto& [key, q] : waiting_)
-    ids.insert(ids.end(), q.ids.begin(), q.ids.end());
-  waiting_.clear();
-  unbound_keys_.clear();
-  keys_wanting_writer_ = 0;
-  for (uint64_t id : ids) RefuseHanded(id, kErrServerExited);
+  HandWaitingToWriters();
   for (const auto& [id, w] : pool_.writers()) {
     Tell(w.get(), MsgType::kShutdown);
   }
+}
+
+// At shutdown, clients waiting for their writer go to it all the same,
+// beyond the bound on assignments in flight: it writes what they sent
+// behind their path and tells them the server exits. Clients of a writer
+// that is not responding (WriterUnresponsive: it would be abandoned at the
+// deadline with them), and of a file with no writer and no idle one to
+// take it, are refused at once: they were never told OK, and no writer
+// starts now.
+void Acceptor::HandWaitingToWriters() {
+  for (auto& [key, q] : waiting_) {
+    WriterProc* w = pool_.Bound(key);
+    if (w == nullptr) {
+      w = BindWriter(key, q);
+    } else if (WriterUnresponsive(key)) {
+      w = nullptr;
+    }
+    while (!q.ids.empty()) {
+      uint64_t id = q.ids.front();
+      PopWaiting(q);
+      if (w != nullptr) {
+        SendAssign(w, id);
+      } else {
+        RefuseHanded(id, kErrServerExited);
+      }
+    }
+  }
+  waiting_.clear();
+  unbound_keys_.clear();
+  keys_wanting_writer_ = 0;
 }
 
 uint64_t Acceptor::UnreadBytes(uint64_t writer) const {

@@ -473,6 +473,50 @@ TEST_F(IsolationTest, UserWhoStopsTheirOwnWriterHarmsNoOneElse) {
   kill(writer[0], SIGCONT);
 }
 
+// At shutdown, clients still waiting in the acceptor for their writer
+// (stopped here, as its own user may stop it, or as a file system that
+// hangs and comes back) go to it all the same: what they sent behind their
+// path is written. They used to be refused, and their data lost.
+TEST_F(IsolationTest, ShutdownWritesWhatWaitingClientsSent) {
+  ASSERT_NO_FATAL_FAILURE(Start({}));
+  std::string file = server_->File("waiting.log");
+  absl::StatusOr<UniqueFd> first = OpenTarget(server_->socket_path(), file);
+  ASSERT_TRUE(first.ok()) << first.status();
+  ASSERT_EQ(ReadMessage(first->get(), kDeadline).value_or("?"), "OK");
+  std::vector<pid_t> writer = PidsWithFileOpen(file);
+  ASSERT_EQ(writer.size(), 1u);
+  ASSERT_EQ(kill(writer[0], SIGSTOP), 0);
+  // 64 assignments go to a writer at most (bounds.h); the rest wait.
+  constexpr int kClients = 200;
+  std::vector<UniqueFd> clients;
+  for (int i = 0; i < kClients; ++i) {
+    absl::StatusOr<UniqueFd> fd =
+        OpenRetrying(server_->socket_path(), file, Record(i, 0));
+    ASSERT_TRUE(fd.ok()) << i << ": " << fd.status();
+    clients.push_back(*std::move(fd));
+  }
+  absl::Status waiting = WaitUntil(
+      [&] {
+        absl::StatusOr<ServerSnapshot> snap =
+            ControlStatus(*server_, kDeadline);
+        return snap.ok() && snap->acceptor.waiting >= kClients - 64;
+      },
+      kDeadline, "clients waiting in the acceptor");
+  ASSERT_TRUE(waiting.ok()) << waiting;
+  ASSERT_TRUE(server_->Signal(SIGTERM).ok());
+  ASSERT_TRUE(
+      server_->WaitForLog("Received signal, shutting down", kDeadline).ok());
+  ASSERT_EQ(kill(writer[0], SIGCONT), 0);
+  absl::StatusOr<int> status = server_->Wait(kDeadline);
+  ASSERT_TRUE(status.ok()) << status.status();
+  std::string text = ReadFileOrEmpty(file);
+  int missing = 0;
+  for (int i = 0; i < kClients; ++i) {
+    missing += !absl::StrContains(text, Record(i, 0));
+  }
+  EXPECT_EQ(missing, 0) << "of " << kClients << " clients' lines";
+}
+
 // (4) One uid opens connections until refused; another uid still connects
 // and writes.
 TEST_F(IsolationTest, OneUidCannotTakeEveryConnection) {

@@ -1,7 +1,10 @@
 #include "offlog/server/async_log.h"
 
 #include <sched.h>
+#include <sys/syscall.h>
+#include <unistd.h>
 
+#include <atomic>
 #include <deque>
 #include <string>
 #include <utility>
@@ -28,6 +31,7 @@ struct AsyncLog::State {
   bool flushed ABSL_GUARDED_BY(mu) = false;  // Flush() since the last batch.
   uint64_t written ABSL_GUARDED_BY(mu) = 0;
   bool writing ABSL_GUARDED_BY(mu) = false;
+  std::atomic<pid_t> tid{0};
 
   bool Drained() const ABSL_SHARED_LOCKS_REQUIRED(mu) {
     return queue.empty() && !writing;
@@ -42,6 +46,7 @@ void AsyncLog::State::Run() {
   // preempt the thread that woke it.
   sched_param none = {};
   sched_setscheduler(0, SCHED_BATCH, &none);
+  tid = static_cast<pid_t>(syscall(SYS_gettid));
   while (true) {
     std::deque<Record> batch;
     uint64_t lost = 0;
@@ -143,6 +148,8 @@ void AsyncLog::Flush() {
   absl::MutexLock lock(&state_->mu);
   if (!state_->queue.empty()) state_->flushed = true;
 }
+
+pid_t AsyncLog::thread_id() const { return state_->tid.load(); }
 
 uint64_t AsyncLog::written() const {
   absl::MutexLock lock(&state_->mu);

@@ -14,6 +14,8 @@
 #ifndef OFFLOG_SERVER_ASYNC_LOG_H_
 #define OFFLOG_SERVER_ASYNC_LOG_H_
 
+#include <sys/types.h>
+
 #include <cstdint>
 #include <memory>
 #include <thread>
@@ -47,6 +49,8 @@ class AsyncLog : public LogSink {
   void Flush();
   // Records the thread has handed to the sinks so far.
   uint64_t written() const;
+  // The thread's id (gettid), or 0 until it has started.
+  pid_t thread_id() const;
   // Records dropped so far because the queue was full.
   uint64_t dropped() const;
 

@@ -15,8 +15,9 @@ inline constexpr bool kDefaultAtomicLines = true;
 inline constexpr int kDefaultLineHoldMs = 100;
 inline constexpr int kDefaultCoalesceUs = 200;
 // --writer-start-nice: nice levels below the acceptor at which writers start
-// (priority.h).
-inline constexpr int kStartingNiceDelta = 10;
+// (priority.h). 0 since the acceptor keeps to the spared CPU while writers
+// start: lowering them then only made new files slower.
+inline constexpr int kStartingNiceDelta = 0;
 // --writer-start-spare-cpus: CPUs on which no writer starts (priority.h).
 inline constexpr int kStartingSpareCpus = 1;
 

@@ -292,19 +292,20 @@ options:
                         at most 999999. Default: $6
   --writer-start-nice N Writers start N nice levels below the acceptor and
                         go back up once their file is open, so that a burst
-                        of new files takes little CPU from files already
+                        of new files takes less CPU from files already
                         open; new files then open more slowly when the CPUs
                         are busy. 0: start at the acceptor's level; at most
                         19. Needs RLIMIT_NICE or CAP_SYS_NICE to go back up,
                         else 0 is used. Default: $7
   --writer-start-spare-cpus N
                         Writers start on all CPUs but N, and use all once
-                        their file is open: the kernel does not preempt a
-                        file creation in progress, so a burst of new files
-                        would otherwise hold every CPU and delay the
-                        clients of files already open; a burst of new files
-                        then opens more slowly. 0: start anywhere. Nothing
-                        is spared where offlogd may run on N CPUs or fewer.
+                        their file is open, and while writers start the
+                        acceptor keeps to those N: the kernel does not
+                        preempt a file creation in progress, so a burst of
+                        new files would otherwise hold every CPU and delay
+                        the clients of files already open. 0: start
+                        anywhere. Nothing is spared where offlogd may run
+                        on N CPUs or fewer.
                         Default: $9
   --peek-reads, --no-peek-reads
                         Take data out of a client's socket only once it is

@@ -85,7 +85,7 @@ TEST(ServerOptionsTest, WriterStartNiceIsANiceLevelDistance) {
   absl::StatusOr<ServerOptions> o = Parse({"--writer-start-nice", "19"});
   ASSERT_TRUE(o.ok()) << o.status();
   EXPECT_EQ(o->writer_start_nice, 19);
-  EXPECT_EQ(Parse({}).value().writer_start_nice, 10);
+  EXPECT_EQ(Parse({}).value().writer_start_nice, 0);
   EXPECT_TRUE(Parse({"--writer-start-nice", "0"}).ok());
   EXPECT_FALSE(Parse({"--writer-start-nice", "20"}).ok());
   EXPECT_FALSE(Parse({"--writer-start-nice", "-1"}).ok());

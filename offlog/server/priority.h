@@ -1,16 +1,26 @@
-// CPU weight and CPUs of writers while they start: below the acceptor's
-// weight, and off one CPU, until they have their file open.
+// CPUs and CPU weight of writers while they start: off one CPU, and
+// optionally below the acceptor's weight, until they have their file open.
 //
 // A burst of new files starts a writer each. On a 2-CPU machine, 1,000
 // writers starting (process creation, then creating the file: on ext4 about
 // a millisecond of kernel time each) took the CPUs from the acceptor and
 // from the writers of files already open, and connect-to-OK of a client of
-// an open file went from 0.2 ms to 10 ms at p99. So the spawner, and with it
-// every writer it starts, runs kStartingNiceDelta nice levels below the
-// acceptor, and a writer goes back to the acceptor's nice value once it has
-// opened its file (its first client's open, done at the lower weight, is the
-// costly part).
+// an open file went from 0.2 ms to 10 ms at p99.
 //
+// The kernel (built without full preemption, as these VMs' and many
+// servers' are) does not preempt a file creation in progress, whatever the
+// creator's nice value. So writers start on all CPUs but `spare_cpus` (the
+// lowest-numbered of the acceptor's), and take back all of the acceptor's
+// CPUs once their file is open; a process may always widen its own CPU
+// affinity within its cpuset, so this needs no right. While writers start,
+// the acceptor keeps to the spared CPUs (acceptor.cc,
+// KeepToSpareCpusWhileWritersStart). Connect-to-OK p99 of a client of an
+// open file during such a burst: 5-16x idle with neither, 1.5-1.8x
+// (medians of rounds) with both (docs/PERFORMANCE.md).
+//
+// Writers may also start `delta` nice levels below the acceptor
+// (--writer-start-nice, default 0 since the acceptor keeps to the spared
+// CPU), going back to the acceptor's nice value once their file is open.
 // Going back up takes a right that lowering does not. Either the writer
 // restores itself, which RLIMIT_NICE must allow (a writer may run as a
 // client's user by then, with no capability; systemd's LimitNICE= sets the
@@ -19,17 +29,6 @@
 // which takes CAP_SYS_NICE (root outside systemd's unit). Both are tried;
 // where neither can work, nothing is lowered, so that no writer is ever
 // left below the acceptor's weight.
-//
-// Weight is not enough: the kernel (built without full preemption, as
-// these VMs' and many servers' are) does not preempt a file creation in
-// progress, whatever the creator's nice value, and 1,000 writers creating
-// files held both CPUs of a 2-CPU machine for a millisecond at a time.
-// So writers also start on all CPUs but `spare_cpus` (the lowest-numbered
-// of the acceptor's), and take back all of the acceptor's CPUs once their
-// file is open; a process may always widen its own CPU affinity within its
-// cpuset, so this needs no right. Connect-to-OK p99 of a client of an
-// open file during such a burst: 5-16x idle before, 1.8-2.5x after
-// (docs/PERFORMANCE.md).
 #ifndef OFFLOG_SERVER_PRIORITY_H_
 #define OFFLOG_SERVER_PRIORITY_H_
 

@@ -246,7 +246,7 @@ status=$(in_ct offlogctl status) || fail "offlogctl status failed"
 [[ "$status" == *"acceptor: pid $main_pid,"* ]] ||
   fail "offlogctl status is not offlogd's: $status"
 
-step "writers start 10 nice levels down, serve at offlogd's (LimitNICE=+0)"
+step "writers start and serve at offlogd's nice value (LimitNICE=+0)"
 # systemd sets RLIMIT_NICE from LimitNICE=+0; a container whose systemd
 # lacks CAP_SYS_RESOURCE (this CI's) cannot raise the hard limit, and
 # offlogd then says so and lowers nothing. Either way no writer serves below

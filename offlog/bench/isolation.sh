@@ -8,11 +8,10 @@
 #  - scale: 10,000 connections over 1,000 files and 9,000 over 900
 #    (offlog_load), offlogd against the original Python server, and offlogd
 #    with --prefork 1000 (no spawn on the connect path; at 9,000 also with
-#    new files not held back, --writer-start-nice 0
-#    --writer-start-spare-cpus 0), next to the machine's own cost of
-#    creating 1,000 processes (isolation_bench --forks 1000: one after
-#    another, each waited for; and in a burst, each staying alive as a
-#    writer does) and 900 in a burst.
+#    no CPU spared, --writer-start-spare-cpus 0), next to the machine's own
+#    cost of creating 1,000 processes (isolation_bench --forks 1000: one
+#    after another, each waited for; and in a burst, each staying alive as
+#    a writer does) and 900 in a burst.
 # Writes isolation.csv, scale.csv, forks.csv, loadavg.csv, isolation.md
 # (medians and ratios), isolation.png, scale.png and the server logs into
 # DIR.
@@ -208,10 +207,10 @@ for r in $(seq "$ROUNDS"); do
     fi
     scale "$r" "$c" offlogd-prefork1000 "$OFFLOGD_SCALE --prefork 1000" 1000
   done
-  # No process created on the connect path and new files not held back
-  # (--writer-start-*): what is left of offlogd's cost when both are gone.
-  scale "$r" s5-9k offlogd-prefork1000-nice0 "$OFFLOGD_SCALE --prefork 1000 \
---writer-start-nice 0 --writer-start-spare-cpus 0" 1000
+  # No process created on the connect path and no CPU spared: what is left
+  # of offlogd's cost when both are gone.
+  scale "$r" s5-9k offlogd-prefork1000-spare0 "$OFFLOGD_SCALE --prefork 1000 \
+--writer-start-spare-cpus 0" 1000
 done
 echo "end,$(cut -d' ' -f1-3 /proc/loadavg) busy $(busy)" >>"$OUT/loadavg.csv"
 

@@ -195,7 +195,7 @@ def plots(out, iso_rows, scale_rows):
         return
     dat = os.path.join(out, "scale.dat")
     servers = ["offlogd", "python", "offlogd-prefork1000",
-               "offlogd-prefork1000-nice0"]
+               "offlogd-prefork1000-spare0"]
     with open(dat, "w") as f:
         f.write("scenario " + " ".join(servers) + "\n")
         for label, rs in group(scale_rows, "label").items():

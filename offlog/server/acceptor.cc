@@ -154,6 +154,7 @@ class Acceptor {
   // Routing clients to writers.
   void Enqueue(uint64_t id);
   bool WriterUnresponsive(const std::string& key);
+  static bool WriterInTheKernel(const WriterProc& w);
   void Pump(const std::string& key);
   void PumpAll();
   WriterProc* BindWriter(const std::string& key, Waiting& q);
@@ -402,7 +403,10 @@ void Acceptor::KeepToSpareCpusWhileWritersStart() {
   if (pid_t log_thread = log_->thread_id(); log_thread != 0) {
     sched_setaffinity(log_thread, sizeof(cpus), &cpus);
   }
-  if (sched_setaffinity(0, sizeof(cpus), &cpus) == 0) kept_to_spare_ = want;
+  // Not retried when it fails (the cpuset changed under offlogd): the
+  // acceptor then stays where it is rather than spin on its timer.
+  sched_setaffinity(0, sizeof(cpus), &cpus);
+  kept_to_spare_ = want;
 }
 
 void Acceptor::Dispatch(const epoll_event& ev) {
@@ -706,10 +710,16 @@ void Acceptor::Enqueue(uint64_t id) {
 bool Acceptor::WriterUnresponsive(const std::string& key) {
   WriterProc* w = pool_.Bound(key);
   if (w == nullptr) return false;  // Being started: the spawner is at work.
-  int64_t now = MonotonicMs();
-  int64_t since = w->stats.get()->busy_since_ms.load();
-  if (since != 0 && now - since >= kStuckMs) return true;
-  return w->in_flight > 0 && now - w->last_taken_ms >= kUnresponsiveMs;
+  if (WriterInTheKernel(*w)) return true;
+  return w->in_flight > 0 &&
+         MonotonicMs() - w->last_taken_ms >= kUnresponsiveMs;
+}
+
+// Inside one open() or write() for kStuckMs: a file system that does not
+// answer (it may never).
+bool Acceptor::WriterInTheKernel(const WriterProc& w) {
+  int64_t since = w.stats.get()->busy_since_ms.load();
+  return since != 0 && MonotonicMs() - since >= kStuckMs;
 }
 
 // Hands waiting clients of `key` to its writer while it has room for
@@ -1156,24 +1166,25 @@ void Acceptor::BeginShutdown() {
 }
 
 // At shutdown, clients waiting for their writer go to it all the same,
-// beyond the bound on assignments in flight: it writes what they sent
-// behind their path and tells them the server exits. Clients of a writer
-// that is not responding (WriterUnresponsive: it would be abandoned at the
-// deadline with them), and of a file with no writer and no idle one to
-// take it, are refused at once: they were never told OK, and no writer
-// starts now.
+// beyond its bound on assignments in flight (not beyond the acceptor's,
+// which bounds the descriptors its outboxes may hold): it writes what they
+// sent behind their path and tells them the server exits. Clients of a
+// writer stuck in the kernel (it would be abandoned at the deadline with
+// them), of a file with no writer and no idle one to take it, or beyond
+// the acceptor's bound, are refused at once: they were never told OK, and
+// no writer starts now.
 void Acceptor::HandWaitingToWriters() {
   for (auto& [key, q] : waiting_) {
     WriterProc* w = pool_.Bound(key);
     if (w == nullptr) {
       w = BindWriter(key, q);
-    } else if (WriterUnresponsive(key)) {
+    } else if (WriterInTheKernel(*w)) {
       w = nullptr;
     }
     while (!q.ids.empty()) {
       uint64_t id = q.ids.front();
       PopWaiting(q);
-      if (w != nullptr) {
+      if (w != nullptr && in_flight_ < bounds_.max_in_flight) {
         SendAssign(w, id);
       } else {
         RefuseHanded(id, kErrServerExited);

@@ -274,6 +274,16 @@ std::vector<std::string> ProcStatFields(pid_t pid) {
                         absl::SkipEmpty());
 }
 
+std::optional<int64_t> ProcStatNumber(pid_t pid, int field) {
+  std::vector<std::string> fields = ProcStatFields(pid);
+  const size_t at = static_cast<size_t>(field - 3);  // [0] is field 3.
+  int64_t n;
+  if (field < 3 || at >= fields.size() || !absl::SimpleAtoi(fields[at], &n)) {
+    return std::nullopt;
+  }
+  return n;
+}
+
 int64_t ProcNumber(pid_t pid, absl::string_view file, absl::string_view key) {
   std::string text = ReadFileOrEmpty(absl::StrCat("/proc/", pid, "/", file));
   for (absl::string_view line : absl::StrSplit(text, '\n')) {

@@ -11,6 +11,7 @@
 #include <cstdint>
 #include <functional>
 #include <memory>
+#include <optional>
 #include <string>
 #include <vector>
 
@@ -122,6 +123,10 @@ std::vector<pid_t> ChildPids(pid_t pid);
 // The fields of /proc/PID/stat after "pid (comm) ": [0] is field 3 of
 // proc(5), the state letter. Empty if the process is gone.
 std::vector<std::string> ProcStatFields(pid_t pid);
+
+// Numeric field `field` of /proc/PID/stat, numbered as in proc(5) (19:
+// nice, 22: start time); nullopt if the process is gone.
+std::optional<int64_t> ProcStatNumber(pid_t pid, int field);
 
 // The first number after `key` (e.g. "VmRSS:", "Uid:", "Anonymous:") on its
 // line of /proc/PID/`file` ("status", "smaps_rollup"), or -1.

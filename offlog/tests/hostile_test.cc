@@ -14,13 +14,13 @@
 #include <atomic>
 #include <fstream>
 #include <iostream>
+#include <optional>
 #include <sstream>
 #include <string>
 #include <thread>
 #include <vector>
 
 #include "absl/strings/match.h"
-#include "absl/strings/numbers.h"
 #include "absl/strings/str_cat.h"
 #include "absl/strings/str_split.h"
 #include "absl/time/clock.h"
@@ -38,14 +38,10 @@ constexpr absl::string_view kHandshakeTimeoutMsg =
 
 // utime + stime of `pid`, in seconds.
 double CpuSeconds(pid_t pid) {
-  std::vector<std::string> f = ProcStatFields(pid);
-  // Fields 14 and 15 of stat(5); f[0] is field 3.
-  int64_t utime = 0, stime = 0;
-  if (f.size() < 13 || !absl::SimpleAtoi(f[11], &utime) ||
-      !absl::SimpleAtoi(f[12], &stime)) {
-    return 0;
-  }
-  return static_cast<double>(utime + stime) / sysconf(_SC_CLK_TCK);
+  std::optional<int64_t> utime = ProcStatNumber(pid, 14);
+  std::optional<int64_t> stime = ProcStatNumber(pid, 15);
+  if (!utime || !stime) return 0;
+  return static_cast<double>(*utime + *stime) / sysconf(_SC_CLK_TCK);
 }
 
 // Waits for `events` on `fd`; returns the revents (0 on timeout).

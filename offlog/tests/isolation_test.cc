@@ -22,11 +22,11 @@
 #include <functional>
 #include <iostream>
 #include <map>
+#include <optional>
 #include <string>
 #include <vector>
 
 #include "absl/strings/match.h"
-#include "absl/strings/numbers.h"
 #include "absl/strings/str_cat.h"
 #include "absl/strings/str_split.h"
 #include "absl/strings/strip.h"
@@ -261,11 +261,7 @@ int CountChildren(pid_t parent, const std::function<bool(pid_t)>& matches) {
 
 // The nice value of process `pid` (field 19 of /proc/PID/stat), or 99.
 int NiceOf(pid_t pid) {
-  std::vector<std::string> fields = ProcStatFields(pid);
-  int nice = 99;
-  // After "pid (comm) ", field 19 (nice) is the 17th.
-  if (fields.size() < 17 || !absl::SimpleAtoi(fields[16], &nice)) return 99;
-  return nice;
+  return static_cast<int>(ProcStatNumber(pid, 19).value_or(99));
 }
 
 // With --writer-start-nice 10, the spawner and the writers it starts run 10
@@ -323,14 +319,11 @@ TEST_F(IsolationTest, WritersStartAtTheAcceptorsLevelByDefault) {
 // started after it).
 pid_t SpawnerOf(const ServerProcess& server) {
   pid_t first = 0;
-  std::pair<uint64_t, pid_t> earliest = {UINT64_MAX, 0};
+  std::pair<int64_t, pid_t> earliest = {INT64_MAX, 0};
   for (pid_t child : ChildPids(server.pid())) {
-    // Field 22 (start time) of stat(5); the fields begin at field 3.
-    std::vector<std::string> f = ProcStatFields(child);
-    uint64_t start = 0;
-    if (f.size() < 20 || !absl::SimpleAtoi(f[19], &start)) continue;
-    if (std::make_pair(start, child) < earliest) {
-      earliest = {start, child};
+    std::optional<int64_t> start = ProcStatNumber(child, 22);
+    if (start && std::make_pair(*start, child) < earliest) {
+      earliest = {*start, child};
       first = child;
     }
   }
